@@ -1,0 +1,56 @@
+"""Shared pieces of the ``zoo_configs/*.py`` files: the base config and the dataset presets.
+
+Dataset paths default to ``../shared/data`` (relative to where you run) and follow
+``$GANZOO_DATA`` when it is set.
+"""
+import os
+
+import ml_collections
+
+from ganzoo.lookup import lookup
+
+
+def data_root():
+    return os.environ.get("GANZOO_DATA", os.path.join("..", "shared", "data"))
+
+
+def datasets():
+    root = data_root()
+    return {
+        "mnist": dict(source=f"npz:{root}/mnist.npz", resolution=28, channels=1, num_classes=10),
+        "cifar10": dict(source=f"folder:{root}/cifar10/train", resolution=32, channels=3,
+                        num_classes=10),
+        "celeba": dict(source=f"folder:{root}/celeba/img_align_celeba", resolution=64,
+                       channels=3, num_classes=0),
+        "tfds_mnist": dict(source="tfds:mnist", resolution=28, channels=1, num_classes=10),
+        "tfds_cifar10": dict(source="tfds:cifar10", resolution=32, channels=3, num_classes=10),
+    }
+
+
+def dataset_preset(name):
+    return lookup(datasets(), name, "dataset")
+
+
+def optimizer(name="adam", learning_rate=2e-4, **kwargs):
+    return ml_collections.ConfigDict(dict(name=name, learning_rate=learning_rate, **kwargs))
+
+
+def base_config(variant, dataset, **model):
+    """A complete config: ``model`` (constructor arguments of the variant), ``data``, ``train``."""
+    ds = dataset_preset(dataset)
+    c = ml_collections.ConfigDict()
+    c.model = ml_collections.ConfigDict(dict(
+        variant=variant, resolution=ds["resolution"], channels=ds["channels"], latent_dim=100,
+        **model))
+    c.data = ml_collections.ConfigDict(dict(
+        source=ds["source"], resolution=ds["resolution"], channels=ds["channels"],
+        labels=bool(model.get("num_classes")), split="train", shuffle_buffer=10000, cache=True,
+        random_flip=False, tfds_data_dir="", download=False, max_bad_fraction=0.01))
+    c.train = ml_collections.ConfigDict(dict(
+        steps=10000, batch_size=64, seed=0,
+        precision="auto",      # float32 | mixed_bfloat16 | mixed_float16 | auto
+        jit_compile="auto",    # true | false | auto
+        d_optimizer=optimizer(beta_1=0.5), g_optimizer=optimizer(beta_1=0.5),
+        log_every=50, sample_every=500, checkpoint_every=500, keep_checkpoints=3,
+        num_samples=64, export=True))
+    return c

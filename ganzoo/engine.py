@@ -1,0 +1,196 @@
+"""The base model every GAN in the zoo trains with.
+
+``train_step`` is the two-phase update: ``n_critic`` discriminator steps that only
+touch D's variables, then one generator step that only touches G's. The network
+that is frozen in a phase runs through ``stateless_call``, so even its
+non-trainable state (batch-norm statistics) is left exactly as it was.
+"""
+import keras
+import tensorflow as tf
+
+from ganzoo import losses, penalties
+
+
+def is_float16(model):
+    return model.dtype_policy.name == "mixed_float16"
+
+
+class GANModel(keras.Model):
+    """Generator + discriminator trained adversarially.
+
+    Data: ``images`` or ``(images, labels)``. A batch holds ``n_critic`` real
+    minibatches (one per critic step, as in WGAN), so its size must divide by
+    ``n_critic``; the generator step uses a minibatch of the same size.
+    """
+
+    def __init__(self, generator, discriminator, *, latent_dim, num_classes=0,
+                 loss="non_saturating", n_critic=1, gp_weight=0.0, r1_weight=0.0,
+                 drift_weight=0.0, clip_value=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes)
+        self.loss_name = loss
+        self.d_loss_fn, self.g_loss_fn, self.value_fn = losses.get(loss)
+        self.n_critic = int(n_critic)
+        self.gp_weight = float(gp_weight)
+        self.r1_weight = float(r1_weight)
+        self.drift_weight = float(drift_weight)
+        self.clip_value = float(clip_value)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        names = ["loss", "d_loss", "g_loss"]
+        if self.value_fn is not None:
+            names.append("value")  # V(D, G)
+        if loss == "wasserstein":
+            names.append("w_distance")
+        if self.gp_weight:
+            names.append("gp")
+        if self.r1_weight:
+            names.append("r1")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    # ---- the two networks -------------------------------------------------
+    @property
+    def conditional(self):
+        return self.num_classes > 0
+
+    def _inputs(self, x, labels):
+        return [x, labels] if self.conditional else x
+
+    def generate(self, z, labels=None, training=False):
+        return self.generator(self._inputs(z, labels), training=training)
+
+    def discriminate(self, x, labels=None, training=False):
+        return self.discriminator(self._inputs(x, labels), training=training)
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def sample_latent(self, n):
+        return keras.random.normal([n, self.latent_dim], seed=self.seed_generator)
+
+    def sample_labels(self, n):
+        return keras.random.randint([n], 0, self.num_classes, seed=self.seed_generator)
+
+    @staticmethod
+    def frozen(net, inputs, training=True):
+        """Run ``net`` with its current weights but without changing any of its state."""
+        out, _ = net.stateless_call(net.trainable_variables, net.non_trainable_variables,
+                                    inputs, training=training)
+        return out
+
+    # ---- compile ------------------------------------------------------------
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        # Keras loss-scales only self.optimizer; a GAN has two.
+        if is_float16(self.generator) or is_float16(self.discriminator):
+            wrap = keras.optimizers.LossScaleOptimizer
+            d_optimizer = d_optimizer if isinstance(d_optimizer, wrap) else wrap(d_optimizer)
+            g_optimizer = g_optimizer if isinstance(g_optimizer, wrap) else wrap(g_optimizer)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    def build_optimizers(self):
+        """Create optimizer slots now, so a checkpoint can restore into them."""
+        for opt, net in ((self.d_optimizer, self.discriminator), (self.g_optimizer, self.generator)):
+            if not opt.built:
+                opt.build(net.trainable_variables)
+
+    def checkpoint_items(self):
+        """What a checkpoint holds besides the step: networks, optimizers, noise RNG state."""
+        return dict(generator=self.generator, discriminator=self.discriminator,
+                    d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
+                    rng=self.seed_generator.state)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @staticmethod
+    def apply_gradients(optimizer, tape, loss, variables):
+        grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+
+    @staticmethod
+    def scaled(optimizer, loss):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss
+
+    # ---- the two phases -------------------------------------------------------
+    def unpack(self, data):
+        if isinstance(data, (tuple, list)):
+            images, labels = (data[0], data[1]) if len(data) > 1 else (data[0], None)
+        else:
+            images, labels = data, None
+        if self.conditional and labels is None:
+            raise ValueError("A conditional GAN needs (images, labels) batches; "
+                             "set config.data.labels=True.")
+        return images, (labels if self.conditional else None)
+
+    def d_step(self, real, labels):
+        n = tf.shape(real)[0]
+        z = self.sample_latent(n)
+        fake = self.frozen(self.generator, self._inputs(z, labels))
+        logs = {}
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminate(real, labels, training=True)
+            fake_logits = self.discriminate(fake, labels, training=True)
+            d_loss = self.d_loss_fn(real_logits, fake_logits)
+            if self.value_fn is not None:
+                logs["value"] = self.value_fn(real_logits, fake_logits)
+            if self.loss_name == "wasserstein":
+                logs["w_distance"] = -d_loss
+            total = d_loss + self.regularisers(real, fake, labels, real_logits, logs)
+            scaled = self.scaled(self.d_optimizer, total)
+        self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
+        if self.clip_value:
+            penalties.weight_clip(self.discriminator.trainable_variables, self.clip_value)
+        logs["d_loss"] = total
+        return logs
+
+    def regularisers(self, real, fake, labels, real_logits, logs):
+        critic = lambda x: self.discriminate(x, labels, training=True)  # noqa: E731
+        total = 0.0
+        if self.gp_weight:
+            eps_shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+            eps = keras.random.uniform(eps_shape, seed=self.seed_generator)
+            logs["gp"] = penalties.gradient_penalty(critic, real, fake, eps)
+            total += self.gp_weight * logs["gp"]
+        if self.r1_weight:
+            logs["r1"] = penalties.r1(critic, real)
+            total += self.r1_weight * logs["r1"]
+        if self.drift_weight:
+            total += self.drift_weight * penalties.drift(real_logits)
+        return total
+
+    def g_step(self, n, labels):
+        if self.conditional and labels is None:
+            labels = self.sample_labels(n)
+        z = self.sample_latent(n)
+        with tf.GradientTape() as tape:
+            fake = self.generate(z, labels, training=True)
+            fake_logits = self.frozen(self.discriminator, self._inputs(fake, labels))
+            g_loss = self.g_loss_fn(fake_logits)
+            scaled = self.scaled(self.g_optimizer, g_loss)
+        self.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
+        return {"g_loss": g_loss}
+
+    def train_step(self, data):
+        real, labels = self.unpack(data)
+        k = self.n_critic
+        size = real.shape[0]
+        if size is not None and size % k:
+            raise ValueError(f"Batch of {size} does not split into n_critic={k} minibatches; "
+                             f"feed batches of n_critic * batch_size.")
+        n = (size or tf.shape(real)[0]) // k
+        for i in range(k):  # unrolled: n_critic is small and static
+            chunk = slice(i * n, (i + 1) * n)
+            part_labels = None if labels is None else labels[chunk]
+            logs = self.d_step(real[chunk], part_labels)
+        logs.update(self.g_step(n, part_labels))
+        logs["loss"] = logs["d_loss"] + logs["g_loss"]
+        for name, tracker in self.trackers.items():
+            tracker.update_state(logs[name])
+        return {name: t.result() for name, t in self.trackers.items()}

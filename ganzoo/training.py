@@ -1,0 +1,185 @@
+"""One training run: ``run(config, workdir)``.
+
+Writes ``workdir/config.json`` (the config plus what ``auto`` resolved to), checkpoints
+(both networks, both optimizers, the step and the noise RNG) under ``checkpoints/``,
+TensorBoard scalars and image grids under ``tensorboard/``, PNG grids from a fixed latent
+under ``samples/``, and the generator as a SavedModel under ``export/``. Running again with
+the same workdir resumes from the last checkpoint. Ctrl-C (or SIGTERM) saves, then exits.
+"""
+import json
+import logging
+import os
+import platform
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import ganzoo
+from ganzoo import export, images, models, policies
+from ganzoo.lookup import lookup
+from ganzoo.progress import Progress
+
+log = logging.getLogger("ganzoo")
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+              "sgd": keras.optimizers.SGD}
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def make_optimizer(cfg):
+    kwargs = dict(cfg)
+    return lookup(OPTIMIZERS, kwargs.pop("name"), "optimizer")(**kwargs)
+
+
+def build(config):
+    """The compiled model for ``config``, built under its precision policy (no data needed)."""
+    precision = policies.resolve_precision(config.train.precision)
+    jit = policies.resolve_jit(config.train.jit_compile)
+    with policies.dtype_policy(precision):
+        model = models.build(config.model, seed=config.train.seed)
+    model.compile(d_optimizer=make_optimizer(config.train.d_optimizer),
+                  g_optimizer=make_optimizer(config.train.g_optimizer), jit_compile=jit)
+    n = 2
+    z = tf.zeros([n, model.latent_dim])
+    labels = tf.zeros([n], tf.int32) if model.conditional else None
+    model.discriminate(model.generate(z, labels), labels)
+    model.build_optimizers()
+    return model, precision, jit
+
+
+def fixed_inputs(model, num, seed):
+    """The latent (and labels, class by class) every sample grid of a run is drawn from."""
+    z = tf.random.stateless_normal([num, model.latent_dim], seed=[seed, 1])
+    labels = None
+    if model.conditional:
+        labels = tf.constant(np.arange(num) % model.num_classes, tf.int32)
+    return z, labels
+
+
+def write_samples(model, z, labels, path, writer, step):
+    pictures = images.to_uint8(model.generate(z, labels, training=False))
+    cols = model.num_classes if model.conditional and model.num_classes <= 16 else None
+    picture = images.grid(pictures, cols=cols)
+    images.save_png(path, picture)
+    with writer.as_default():
+        tf.summary.image("samples", picture[None], step=step)
+
+
+def runtime_info(precision, jit):
+    return dict(precision=precision, jit_compile=jit, device=policies.accelerator(),
+                tensorflow=tf.__version__, keras=keras.__version__, ganzoo=ganzoo.__version__,
+                python=platform.python_version(), machine=platform.machine(),
+                cpu_count=os.cpu_count())
+
+
+def write_config(config, workdir, runtime):
+    path = os.path.join(workdir, "config.json")
+    resolved = dict(config.to_dict(), runtime=runtime)
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        if before.get("model") != resolved["model"]:
+            raise ValueError(f"{workdir} holds a run of a different model ({before.get('model')}); "
+                             "use a new --workdir.")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(resolved, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+class _StopSignal(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise _StopSignal(signal.Signals(signum).name)
+
+
+def run(config, workdir, callbacks=(), stream=None):
+    """Train ``config`` in ``workdir`` up to ``config.train.steps``; returns the last logs."""
+    os.makedirs(workdir, exist_ok=True)
+    model, precision, jit = build(config)
+    runtime = runtime_info(precision, jit)
+    write_config(config, workdir, runtime)
+    log.info("precision=%s jit_compile=%s device=%s", precision, jit, runtime["device"])
+
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    ckpt = tf.train.Checkpoint(step=step, **model.checkpoint_items())
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, "checkpoints"),
+                                         max_to_keep=config.train.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step))
+    start, total = int(step), int(config.train.steps)
+
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    z, labels = fixed_inputs(model, config.train.num_samples, config.train.seed)
+
+    def save_samples(at):
+        write_samples(model, z, labels, os.path.join(workdir, "samples", f"step_{at:07d}.png"),
+                      writer, at)
+
+    callbacks = keras.callbacks.CallbackList(
+        [keras.callbacks.TerminateOnNaN(), *callbacks], model=model)
+    logs = {}
+    if start < total:
+        from ganzoo import data
+        batch_size = config.train.batch_size * model.n_critic
+        # Reseed per resume so a resumed run does not replay the batches it has already seen.
+        dataset = data.make(config.data, batch_size, seed=config.train.seed + start)
+        train_step = tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
+        progress = Progress(total, start, stream=stream)
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, _raise_stop)
+        t0, at = time.perf_counter(), start
+        try:
+            for batch in dataset:
+                if at >= total:
+                    break
+                logs = {k: float(v) for k, v in train_step(batch).items()}
+                at += 1
+                callbacks.on_train_batch_end(at, logs)
+                if model.stop_training:
+                    raise Diverged(f"loss became {logs.get('loss')} at step {at}; the last good "
+                                   f"checkpoint is {manager.latest_checkpoint}.")
+                step.assign(at)
+                progress.update(at, logs)
+                if at % config.train.log_every == 0 or at == total:
+                    with writer.as_default():
+                        for k, v in logs.items():
+                            tf.summary.scalar(k, v, step=at)
+                    model.reset_metrics()
+                if at % config.train.sample_every == 0:
+                    save_samples(at)
+                if at % config.train.checkpoint_every == 0:
+                    manager.save(checkpoint_number=at)
+        except (KeyboardInterrupt, _StopSignal) as stop:
+            manager.save(checkpoint_number=at)
+            progress.update(at, logs, force=True)
+            log.warning("interrupted (%s) at step %d; checkpoint saved, rerun to resume", stop, at)
+            raise SystemExit(130)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        seconds = time.perf_counter() - t0
+        progress.update(at, logs, force=True)
+        if at > start:
+            images_seen = (at - start) * config.train.batch_size
+            log.info("%d steps in %.1fs: %.1f images/s (generator batches)", at - start, seconds,
+                     images_seen / seconds)
+        if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != at:
+            manager.save(checkpoint_number=at)
+        save_samples(at)
+    writer.flush()
+    if config.train.export:
+        export.save_generator(model, os.path.join(workdir, "export"),
+                              metadata=dict(step=int(step), config=config.to_dict()))
+    return logs

@@ -1,0 +1,112 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ganzoo import policies, training
+from helpers import assert_same, fake_batch, tiny_config, values
+
+
+def built(variant="dcgan", **kw):
+    model, _, _ = training.build(tiny_config(variant, **kw))
+    return model
+
+
+def all_values(net):
+    return values(net.trainable_variables) + values(net.non_trainable_variables)
+
+
+@pytest.mark.parametrize("variant", ["dcgan", "wgan_gp", "cgan"])
+def test_d_phase_leaves_generator_untouched(variant):
+    model = built(variant)
+    real = fake_batch(model)
+    real, labels = real if model.conditional else (real, None)
+    g_before, d_before = all_values(model.generator), values(model.discriminator.trainable_variables)
+    tf.function(model.d_step)(real[:2], None if labels is None else labels[:2])
+    assert_same(g_before, all_values(model.generator))  # batch-norm statistics included
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(d_before, values(model.discriminator.trainable_variables)))
+
+
+@pytest.mark.parametrize("variant", ["dcgan", "wgan_gp", "cgan"])
+def test_g_phase_leaves_discriminator_untouched(variant):
+    model = built(variant)
+    labels = tf.constant([0, 1]) if model.conditional else None
+    d_before, g_before = all_values(model.discriminator), values(model.generator.trainable_variables)
+    tf.function(model.g_step)(2, labels)
+    assert_same(d_before, all_values(model.discriminator))
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(g_before, values(model.generator.trainable_variables)))
+
+
+def test_n_critic_consumes_one_minibatch_per_critic_step():
+    model = built("wgan")
+    assert model.n_critic == 5
+    calls = []
+    original = model.d_step
+    model.d_step = lambda real, labels: calls.append(real.shape[0]) or original(real, labels)
+    model.train_step(fake_batch(model, batch_size=2))
+    assert calls == [2] * 5
+    with pytest.raises(ValueError, match="n_critic"):
+        model.train_step(tf.zeros([7, 8, 8, 1]))
+
+
+def test_wgan_clips_critic_weights():
+    model = built("wgan")
+    tf.function(model.train_step)(fake_batch(model))
+    for v in model.discriminator.trainable_variables:
+        assert np.abs(v.numpy()).max() <= 0.01 + 1e-7
+
+
+def test_metrics_and_terminate_on_nan():
+    model = built("gan")
+    logs = model.train_step(fake_batch(model))
+    assert {"loss", "d_loss", "g_loss", "value"} == set(logs)
+    callback = keras.callbacks.TerminateOnNaN()
+    callback.set_model(model)
+    callback.on_batch_end(0, {"loss": float("nan")})
+    assert model.stop_training
+
+
+def test_nan_input_stops_training(tmp_path):
+    model = built("gan")
+    logs = model.train_step(tf.fill([2, 8, 8, 1], float("nan")))
+    assert np.isnan(float(logs["loss"]))
+
+
+def test_noise_comes_from_the_models_seed_generator():
+    a, b = built("gan"), built("gan")
+    np.testing.assert_array_equal(a.sample_latent(3), b.sample_latent(3))  # same config seed
+    state = a.seed_generator.state.numpy().copy()
+    a.sample_latent(3)
+    assert not np.array_equal(state, a.seed_generator.state.numpy())
+
+
+def test_float16_scales_both_losses():
+    model = built("dcgan", precision="mixed_float16")
+    for opt in (model.d_optimizer, model.g_optimizer):
+        assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
+    logits = model.discriminate(tf.zeros([2, 8, 8, 1]))
+    assert logits.dtype == tf.float32  # D logits and losses stay float32
+    tf.function(model.train_step)(fake_batch(model))
+    for opt in (model.d_optimizer, model.g_optimizer):
+        assert float(opt.dynamic_scale) > 0  # built and stepped
+
+
+def test_policy_resolution_on_this_machine():
+    assert policies.resolve_precision("float32") == "float32"
+    with pytest.raises(ValueError):
+        policies.resolve_precision("float64")
+    assert policies.resolve_jit("true") is True and policies.resolve_jit(False) is False
+    if policies.accelerator() == "cpu":
+        assert policies.resolve_jit("auto") is False
+        expected = "mixed_bfloat16" if policies.cpu_has_bf16() else "float32"
+        assert policies.resolve_precision("auto") == expected
+    with pytest.raises(ValueError):
+        policies.resolve_jit("sometimes")
+
+
+def test_policy_does_not_leak():
+    before = keras.config.dtype_policy().name
+    built("gan", precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == before
