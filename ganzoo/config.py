@@ -54,3 +54,35 @@ def base_config(variant, dataset, **model):
         log_every=50, sample_every=500, checkpoint_every=500, keep_checkpoints=3,
         num_samples=64, export=True))
     return c
+
+
+def load(spec):
+    """``"zoo_configs/dcgan.py:mnist"`` -> the ConfigDict its ``get_config("mnist")`` returns."""
+    import importlib.util
+
+    path, _, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path!r} not found")
+    name = "ganzoo_config_" + os.path.splitext(os.path.basename(path))[0]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def flat_keys(config, prefix=""):
+    keys = []
+    for k, v in config.items():
+        if isinstance(v, ml_collections.ConfigDict):
+            keys += flat_keys(v, f"{prefix}{k}.")
+        else:
+            keys.append(prefix + k)
+    return keys
+
+
+def check_overrides(config, keys):
+    """Raise KeyError naming the close matches and all valid keys for any unknown override."""
+    valid = flat_keys(config)
+    for key in keys:
+        if key not in valid and not any(v.startswith(key + ".") for v in valid):
+            lookup(dict.fromkeys(valid), key, "config key")

@@ -17,6 +17,7 @@ class Progress:
         self.min_interval = min_interval if self.tty else 30.0
         self.t0 = time.perf_counter()
         self.last = 0.0
+        self.shown = None
 
     def line(self, step, logs):
         done = step - self.start
@@ -31,9 +32,10 @@ class Progress:
 
     def update(self, step, logs, force=False):
         now = time.perf_counter()
-        if not force and now - self.last < self.min_interval and step < self.total:
+        if step == self.shown or (not force and now - self.last < self.min_interval
+                                  and step < self.total):
             return
-        self.last = now
+        self.last, self.shown = now, step
         text = self.line(step, logs)
         if self.tty:
             self.stream.write("\r" + text + "\x1b[K")

@@ -93,12 +93,33 @@ def write_config(config, workdir, runtime):
     os.replace(tmp, path)
 
 
-class _StopSignal(Exception):
-    pass
+class Interrupted(SystemExit):
+    """Raised after Ctrl-C / SIGTERM once the checkpoint is saved; exit status 130."""
+
+    def __init__(self, step):
+        super().__init__(130)
+        self.step = step
 
 
-def _raise_stop(signum, frame):
-    raise _StopSignal(signal.Signals(signum).name)
+class _StopRequests:
+    """Ctrl-C / SIGTERM ask the loop to stop at the end of the current step; a second
+    Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __call__(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self):
+        self.previous = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
 def run(config, workdir, callbacks=(), stream=None):
@@ -136,14 +157,18 @@ def run(config, workdir, callbacks=(), stream=None):
         dataset = data.make(config.data, batch_size, seed=config.train.seed + start)
         train_step = tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
         progress = Progress(total, start, stream=stream)
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        for s in previous:
-            signal.signal(s, _raise_stop)
         t0, at = time.perf_counter(), start
-        try:
+        with _StopRequests() as stop:
             for batch in dataset:
                 if at >= total:
                     break
+                if stop.signal:
+                    manager.save(checkpoint_number=at)
+                    progress.update(at, logs, force=True)
+                    writer.flush()
+                    log.warning("interrupted (%s) at step %d; checkpoint saved, rerun to resume",
+                                stop.signal, at)
+                    raise Interrupted(at)
                 logs = {k: float(v) for k, v in train_step(batch).items()}
                 at += 1
                 callbacks.on_train_batch_end(at, logs)
@@ -161,14 +186,6 @@ def run(config, workdir, callbacks=(), stream=None):
                     save_samples(at)
                 if at % config.train.checkpoint_every == 0:
                     manager.save(checkpoint_number=at)
-        except (KeyboardInterrupt, _StopSignal) as stop:
-            manager.save(checkpoint_number=at)
-            progress.update(at, logs, force=True)
-            log.warning("interrupted (%s) at step %d; checkpoint saved, rerun to resume", stop, at)
-            raise SystemExit(130)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
         seconds = time.perf_counter() - t0
         progress.update(at, logs, force=True)
         if at > start:
@@ -177,7 +194,8 @@ def run(config, workdir, callbacks=(), stream=None):
                      images_seen / seconds)
         if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != at:
             manager.save(checkpoint_number=at)
-        save_samples(at)
+        if at % config.train.sample_every:
+            save_samples(at)
     writer.flush()
     if config.train.export:
         export.save_generator(model, os.path.join(workdir, "export"),

@@ -1,22 +1,17 @@
 """The battery every variant passes, and tiny configs to run it on."""
-import importlib.util
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from ganzoo import training
+from ganzoo import config as ganzoo_config, training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("gan", "cgan", "dcgan", "wgan", "wgan_gp")
 
 
 def load_config(variant, arg="mnist"):
-    path = os.path.join(ROOT, "zoo_configs", f"{variant}.py")
-    spec = importlib.util.spec_from_file_location(f"zoo_configs_{variant}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return ganzoo_config.load(os.path.join(ROOT, "zoo_configs", f"{variant}.py:{arg}"))
 
 
 def tiny_config(variant, precision="float32", jit_compile=False, batch_size=2):

@@ -1,24 +1,60 @@
 """ganzoo-train --config=zoo_configs/dcgan.py:mnist --workdir=DIR [--config.train.steps=N ...]"""
 import logging
+import os
+import re
 import sys
 
-from absl import app, flags
-from ml_collections import config_flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file and argument, FILE.py:ARG.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, samples, logs, export.")
 
 
+def setup_logging():
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    logger = logging.getLogger("ganzoo")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def check_config_args(argv):
+    """Fail before any work, with the valid keys, when an override names no config field."""
+    from ganzoo import config
+
+    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    keys = [m.group(1) for a in argv for m in [re.match(r"--config\.([\w.]+)(=|$)", a)] if m]
+    if spec and keys:
+        try:
+            config.check_overrides(config.load(spec), keys)
+        except KeyError as e:
+            sys.exit(f"ganzoo-train: {e.args[0]}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    setup_logging()
     from ganzoo import training
-    training.run(_CONFIG.value, _WORKDIR.value)
+    try:
+        training.run(_CONFIG.value, _WORKDIR.value)
+    except training.Interrupted:
+        # The checkpoint is on disk; skip interpreter teardown, where live tf.data threads
+        # have crashed the process once (SIGSEGV) after a Ctrl-C.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(130)
 
 
 def run():
+    check_config_args(sys.argv)
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)
 

@@ -1,0 +1,27 @@
+# make demo: set up, then train a small DCGAN on MNIST and write sample grids.
+# make test: set up, then run the whole test suite (what CI runs).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+
+.PHONY: setup demo test clean
+
+$(BIN)/ganzoo-train: setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/ganzoo-train
+
+demo: setup
+	$(BIN)/ganzoo-train --config=zoo_configs/dcgan.py:mnist --workdir=runs/demo \
+		--config.data.source=npz:$(DATA)/mnist.npz --config.train.steps=400 \
+		--config.train.sample_every=100 --config.train.checkpoint_every=200
+	@echo "sample grids: runs/demo/samples/"; ls runs/demo/samples
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

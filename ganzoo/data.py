@@ -1,0 +1,254 @@
+"""tf.data input pipelines: ``make(cfg, batch_size)`` yields float32 image batches in [-1, 1].
+
+``cfg.source`` picks the reader:
+
+* ``npz:PATH``     a numpy ``.npz`` laid out like ``keras.datasets`` (``x_train``/``y_train``,
+                   ``x_test``/``y_test``); images are resized when their size differs.
+* ``folder:PATH``  image files found recursively (.jpg .jpeg .png .bmp .gif, any case). If
+                   PATH's immediate subfolders hold images, each subfolder is a class (sorted
+                   names -> labels 0..K-1); images directly in PATH then are ignored with a
+                   warning. Otherwise all images are label 0. Names starting with "." are
+                   skipped. Files are decoded by content, not by extension (real folders hold
+                   PNGs named .jpg), centre-cropped to a square and downsized (antialiased).
+* ``tfds:NAME``    a TensorFlow Datasets dataset with ``image`` (and ``label``) features. With
+                   ``download=False`` (the default) an unprepared dataset fails at once with
+                   a message saying how to provide it; nothing touches the network.
+
+Bad-file policy for folders: every file's header is read up front (PIL, in threads). Files
+that PIL cannot identify, or whose format tf.io.decode_image cannot read, are dropped from
+the list and logged (count and first names). If more than ``max_bad_fraction`` of the files
+are bad, ``make`` raises ValueError naming them instead. Files that pass the header check but
+fail to decode later (e.g. truncated) are dropped by the pipeline (``ignore_errors``, logged
+by tf.data). Images whose short side is below ``resolution`` are an error, not skipped.
+
+Pipeline: decode/resize to uint8 -> cache in memory (``cache``) -> shuffle(seed) -> repeat ->
+batch(drop_remainder) -> scale x/127.5 - 1 (+ optional horizontal flip) -> prefetch.
+"""
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("npz:PATH", "folder:PATH", "tfds:NAME")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# PIL format names that tf.io.decode_image reads (MPO is a multi-picture JPEG from cameras).
+_DECODABLE = {"JPEG", "MPO", "PNG", "GIF", "BMP"}
+_NAMES_SHOWN = 5
+
+
+def parse_source(source):
+    """``"npz:PATH"`` -> ``("npz", "PATH")``; ValueError for an unknown prefix."""
+    kind, sep, rest = str(source).partition(":")
+    if not sep or kind not in ("npz", "folder", "tfds") or not rest:
+        raise ValueError(f"unknown data source {source!r}: expected one of "
+                         + ", ".join(repr(s) for s in SOURCES))
+    return kind, (os.path.expanduser(rest) if kind != "tfds" else rest)
+
+
+def make(cfg, batch_size, *, seed=0, repeat=True):
+    """Batched dataset of float32 images [B, R, R, C] in [-1, 1], or (images, int32 labels)."""
+    for key in ("source", "resolution", "channels"):
+        if cfg.get(key, None) is None:
+            raise KeyError(f"data config needs {key!r}")
+    resolution, channels = int(cfg["resolution"]), int(cfg["channels"])
+    if channels not in (1, 3):
+        raise ValueError(f"data.channels must be 1 or 3, got {channels}")
+    if resolution < 1:
+        raise ValueError(f"data.resolution must be positive, got {resolution}")
+    labels = bool(cfg.get("labels", False))
+    split = cfg.get("split", "train") or "train"
+
+    kind, where = parse_source(cfg["source"])
+    if kind == "npz":
+        ds = _npz(where, split, resolution, channels, labels)
+    elif kind == "folder":
+        ds = _folder(where, resolution, channels, seed, float(cfg.get("max_bad_fraction", 0.01)))
+    else:
+        ds = _tfds(where, split, resolution, channels, labels,
+                   cfg.get("tfds_data_dir", None) or None, bool(cfg.get("download", False)))
+
+    if cfg.get("cache", True):
+        ds = ds.cache()
+    buffer = int(cfg.get("shuffle_buffer", 10000))
+    if buffer > 1:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=True)
+    flip = bool(cfg.get("random_flip", False))
+
+    def finish(step, batch):
+        images, y = batch
+        images = tf.cast(images, tf.float32) / 127.5 - 1.0
+        if flip:  # stateless, keyed on (seed, batch index): reproducible and new every epoch
+            key = tf.stack([tf.constant(seed, tf.int64), step])
+            coin = tf.random.stateless_uniform([batch_size], seed=key)
+            images = tf.where((coin < 0.5)[:, None, None, None], tf.reverse(images, [2]), images)
+        return (images, y) if labels else images
+
+    ds = ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _prepare(image, resolution, channels):
+    """uint8 [H, W, C] (C in 1..4) -> centre-cropped, resized uint8 [R, R, channels]."""
+    c = image.shape[-1]
+    if c in (2, 4):  # drop alpha
+        image = image[..., :c - 1]
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    s = tf.minimum(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    image = image[top:top + s, left:left + s]
+    image = tf.image.resize(image, [resolution, resolution], antialias=True)  # float32
+    if channels == 1 and image.shape[-1] == 3:
+        image = tf.image.rgb_to_grayscale(image)
+    elif channels == 3 and image.shape[-1] == 1:
+        image = tf.tile(image, [1, 1, 3])
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    return tf.ensure_shape(image, [resolution, resolution, channels])
+
+
+# --- npz ---------------------------------------------------------------------------------------
+
+def _npz(path, split, resolution, channels, labels):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"npz file not found: {path}")
+    keys = [f"x_{split}"] + ([f"y_{split}"] if labels else [])
+    with np.load(path) as f:
+        missing = [k for k in keys if k not in f.files]
+        if missing:
+            raise KeyError(f"{path} has no key(s) {missing} for split {split!r}; "
+                           f"keys present: {sorted(f.files)}")
+        x = f[keys[0]]
+        y = f[keys[1]].reshape(-1).astype(np.int32) if labels else np.zeros(len(x), np.int32)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"{path}: {keys[0]} has shape {x.shape}; expected N×H×W or N×H×W×C")
+    if len(y) != len(x):
+        raise ValueError(f"{path}: {len(x)} images but {len(y)} labels")
+    if x.dtype != np.uint8:
+        raise ValueError(f"{path}: {keys[0]} has dtype {x.dtype}; expected uint8")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if x.shape[1:] != (resolution, resolution, channels):
+        ds = ds.map(lambda im, lab: (_prepare(im, resolution, channels), lab),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds
+
+
+# --- folder ------------------------------------------------------------------------------------
+
+def _scan(root):
+    """Sorted image paths under root and their labels (see module docstring)."""
+    found = []  # (path, top-level subfolder or "" for files directly in root)
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [n for n in dirs if not n.startswith(".")]
+        rel = os.path.relpath(d, root)
+        top = "" if rel == os.curdir else rel.split(os.sep)[0]
+        found += [(os.path.join(d, n), top) for n in names
+                  if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
+    found.sort()
+    classes = sorted({top for _, top in found if top})
+    if not classes:
+        return [p for p, _ in found], [0] * len(found)
+    loose = [p for p, top in found if not top]
+    if loose:
+        log.warning("%s: %d image(s) directly in the folder are ignored because it has class "
+                    "subfolders %s: %s", root, len(loose), classes, loose[:_NAMES_SHOWN])
+    index = {c: i for i, c in enumerate(classes)}
+    kept = [(p, index[top]) for p, top in found if top]
+    return [p for p, _ in kept], [i for _, i in kept]
+
+
+def _header(path):
+    """(width, height) from the file header, or a string saying why the file is unusable."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            if im.format not in _DECODABLE:
+                return f"unsupported format {im.format}"
+            return im.size
+    except Exception as e:  # noqa: BLE001 - any failure to read the header makes the file bad
+        return f"{type(e).__name__}: {e}"
+
+
+def _headers(paths):
+    # Chunks, not one task per file: the work is short and GIL-bound, threads only help to
+    # overlap disk reads on a cold cache.
+    chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
+    with ThreadPoolExecutor(8) as pool:
+        return [h for chunk in pool.map(lambda c: [_header(p) for p in c], chunks) for h in chunk]
+
+
+def _folder(root, resolution, channels, seed, max_bad_fraction):
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"image folder not found: {root}")
+    paths, labels = _scan(root)
+    if not paths:
+        raise ValueError(f"no images found in {root} (looked recursively for "
+                         f"{', '.join(IMAGE_EXTENSIONS)}, any case)")
+
+    headers = _headers(paths)
+    bad = [(p, h) for p, h in zip(paths, headers) if isinstance(h, str)]
+    if bad:
+        names = [f"{p} ({why})" for p, why in bad[:_NAMES_SHOWN]]
+        if len(bad) > max_bad_fraction * len(paths):
+            raise ValueError(f"{root}: {len(bad)} of {len(paths)} image files are unreadable, "
+                             f"more than max_bad_fraction={max_bad_fraction}: {names}")
+        log.warning("%s: skipping %d unreadable image file(s) of %d: %s",
+                    root, len(bad), len(paths), names)
+    good = [i for i, h in enumerate(headers) if not isinstance(h, str)]
+    small = [(paths[i], headers[i]) for i in good if min(headers[i]) < resolution]
+    if small:
+        raise ValueError(f"{root}: {len(small)} image(s) smaller than resolution {resolution} on "
+                         f"their short side, e.g. " + ", ".join(
+                             f"{p} ({w}x{h})" for p, (w, h) in small[:_NAMES_SHOWN]))
+
+    # A seeded permutation of the file list, so a shuffle buffer smaller than the data still
+    # mixes classes (the list is sorted by class).
+    order = np.random.default_rng(seed).permutation(good)
+    ds = tf.data.Dataset.from_tensor_slices((np.array(paths)[order],
+                                             np.array(labels, np.int32)[order]))
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return _prepare(image, resolution, channels), label
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.ignore_errors(log_warning=True)
+
+
+# --- tfds --------------------------------------------------------------------------------------
+
+def _tfds(name, split, resolution, channels, labels, data_dir, download):
+    import tensorflow_datasets as tfds  # slow import, only when needed
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if download:
+        builder.download_and_prepare()
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+    except AssertionError as e:  # tfds's "could not find data in ..." check
+        raise FileNotFoundError(
+            f"TFDS dataset {name!r} is not prepared at {builder.data_dir} "
+            f"(data_dir={data_dir or 'TFDS default'}) and config.data.download is False. "
+            f"To provide it: run `tfds build {name} --data_dir=DIR` on a machine with internet "
+            f"and copy DIR here, then set config.data.tfds_data_dir=DIR; or set "
+            f"config.data.download=True on a machine with internet.") from e
+    features = builder.info.features
+    needed = ["image"] + (["label"] if labels else [])
+    missing = [k for k in needed if k not in features]
+    if missing:
+        raise ValueError(f"TFDS dataset {name!r} has no feature(s) {missing}; "
+                         f"features: {list(features.keys())}")
+
+    def pick(ex):
+        label = tf.cast(ex["label"], tf.int32) if labels else tf.constant(0, tf.int32)
+        return _prepare(ex["image"], resolution, channels), label
+
+    return ds.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
