@@ -15,6 +15,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, sam
 
 
 def setup_logging():
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.WARNING)  # TF's savers log INFO through absl
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     logger = logging.getLogger("ganzoo")
     logger.setLevel(logging.INFO)
