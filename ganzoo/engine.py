@@ -6,9 +6,10 @@ that is frozen in a phase runs through ``stateless_call``, so even its
 non-trainable state (batch-norm statistics) is left exactly as it was.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
-from ganzoo import losses, penalties
+from ganzoo import images, losses, penalties
 
 
 def is_float16(model):
@@ -74,11 +75,48 @@ class GANModel(keras.Model):
         return keras.random.randint([n], 0, self.num_classes, seed=self.seed_generator)
 
     @staticmethod
-    def frozen(net, inputs, training=True):
+    def frozen(net, inputs, training=True, **kwargs):
         """Run ``net`` with its current weights but without changing any of its state."""
         out, _ = net.stateless_call(net.trainable_variables, net.non_trainable_variables,
-                                    inputs, training=training)
+                                    inputs, training=training, **kwargs)
         return out
+
+    # ---- hooks the training loop calls (override for models that differ) -------------------
+    def build_networks(self):
+        """Create every variable (networks and optimizer slots) before a checkpoint restore."""
+        z = tf.zeros([2, self.latent_dim])
+        labels = tf.zeros([2], tf.int32) if self.conditional else None
+        self.discriminate(self.generate(z, labels), labels)
+        self.build_optimizers()
+
+    def stage(self, step):
+        """Settings that need new data or a new compiled step, e.g. a resolution, as a dict of
+        ``data`` overrides and/or ``batch_size``; ``None`` for models with one shape throughout.
+        The loop re-makes the pipeline and the ``tf.function`` only when this value changes."""
+        return None
+
+    def before_step(self, step):
+        """Per-step state that lives in variables (so nothing retraces), e.g. a fade-in weight."""
+
+    def preview_inputs(self, config, num):
+        """The fixed inputs every sample grid of a run is made from."""
+        z = tf.random.stateless_normal([num, self.latent_dim], seed=[config.train.seed, 1])
+        labels = None
+        if self.conditional:
+            labels = tf.constant(np.arange(num) % self.num_classes, tf.int32)
+        return z, labels
+
+    def preview(self, inputs):
+        """uint8 [H, W, C] grid of generated images for ``preview_inputs``."""
+        z, labels = inputs
+        pictures = images.to_uint8(self.generate(z, labels, training=False))
+        cols = self.num_classes if self.conditional and self.num_classes <= 16 else None
+        return images.grid(pictures, cols=cols)
+
+    def export(self, path, metadata=None):
+        """Write the generator as a SavedModel with explicit signatures."""
+        from ganzoo import export
+        return export.save_generator(self, path, metadata=metadata)
 
     # ---- compile ------------------------------------------------------------
     def compile(self, d_optimizer, g_optimizer, **kwargs):

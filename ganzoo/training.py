@@ -14,11 +14,10 @@ import signal
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import ganzoo
-from ganzoo import export, images, models, policies
+from ganzoo import images, models, policies
 from ganzoo.lookup import lookup
 from ganzoo.progress import Progress
 
@@ -32,9 +31,35 @@ class Diverged(RuntimeError):
     pass
 
 
-def make_optimizer(cfg):
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant, then linear to zero over the last ``decay_steps`` (CycleGAN: the second half)."""
+
+    def __init__(self, learning_rate, total_steps, decay_steps):
+        self.learning_rate, self.total_steps, self.decay_steps = learning_rate, total_steps, decay_steps
+
+    def __call__(self, step):
+        start = float(self.total_steps - self.decay_steps)
+        frac = tf.clip_by_value((tf.cast(step, tf.float32) - start) / float(max(self.decay_steps, 1)),
+                                0.0, 1.0)
+        return self.learning_rate * (1.0 - frac)
+
+    def get_config(self):
+        return dict(learning_rate=self.learning_rate, total_steps=self.total_steps,
+                    decay_steps=self.decay_steps)
+
+
+def make_optimizer(cfg, total_steps=None):
+    """``{name, learning_rate, [decay: "linear_second_half"], **optimizer kwargs}`` -> optimizer.
+
+    ``total_steps`` counts this optimizer's updates (critic updates for the discriminator)."""
     kwargs = dict(cfg)
-    return lookup(OPTIMIZERS, kwargs.pop("name"), "optimizer")(**kwargs)
+    cls = lookup(OPTIMIZERS, kwargs.pop("name"), "optimizer")
+    decay = kwargs.pop("decay", "none")
+    if decay == "linear_second_half":
+        kwargs["learning_rate"] = LinearDecay(kwargs["learning_rate"], total_steps, total_steps // 2)
+    elif decay != "none":
+        raise ValueError(f"optimizer decay must be 'none' or 'linear_second_half', got {decay!r}")
+    return cls(**kwargs)
 
 
 def build(config):
@@ -43,32 +68,28 @@ def build(config):
     jit = policies.resolve_jit(config.train.jit_compile)
     with policies.dtype_policy(precision):
         model = models.build(config.model, seed=config.train.seed)
-    model.compile(d_optimizer=make_optimizer(config.train.d_optimizer),
-                  g_optimizer=make_optimizer(config.train.g_optimizer), jit_compile=jit)
-    n = 2
-    z = tf.zeros([n, model.latent_dim])
-    labels = tf.zeros([n], tf.int32) if model.conditional else None
-    model.discriminate(model.generate(z, labels), labels)
-    model.build_optimizers()
+    steps = int(config.train.steps)
+    model.compile(d_optimizer=make_optimizer(config.train.d_optimizer, steps * model.n_critic),
+                  g_optimizer=make_optimizer(config.train.g_optimizer, steps), jit_compile=jit)
+    model.build_networks()
     return model, precision, jit
 
 
-def fixed_inputs(model, num, seed):
-    """The latent (and labels, class by class) every sample grid of a run is drawn from."""
-    z = tf.random.stateless_normal([num, model.latent_dim], seed=[seed, 1])
-    labels = None
-    if model.conditional:
-        labels = tf.constant(np.arange(num) % model.num_classes, tf.int32)
-    return z, labels
-
-
-def write_samples(model, z, labels, path, writer, step):
-    pictures = images.to_uint8(model.generate(z, labels, training=False))
-    cols = model.num_classes if model.conditional and model.num_classes <= 16 else None
-    picture = images.grid(pictures, cols=cols)
+def write_samples(model, inputs, path, writer, step):
+    picture = model.preview(inputs)
     images.save_png(path, picture)
     with writer.as_default():
         tf.summary.image("samples", picture[None], step=step)
+
+
+def pipeline(config, model, stage, seed, jit):
+    """(batch iterator, compiled train step) for one stage of the run."""
+    from ganzoo import data
+    data_cfg = config.data.to_dict()
+    data_cfg.update((stage or {}).get("data", {}))
+    batch_size = (stage or {}).get("batch_size", config.train.batch_size) * model.n_critic
+    dataset = data.make(data_cfg, batch_size, seed=seed)
+    return iter(dataset), tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
 
 
 def runtime_info(precision, jit):
@@ -131,37 +152,38 @@ def run(config, workdir, callbacks=(), stream=None):
     log.info("precision=%s jit_compile=%s device=%s", precision, jit, runtime["device"])
 
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    ckpt = tf.train.Checkpoint(step=step, **model.checkpoint_items())
+    seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="images_seen")  # by G steps
+    ckpt = tf.train.Checkpoint(step=step, images_seen=seen, **model.checkpoint_items())
     manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, "checkpoints"),
                                          max_to_keep=config.train.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step))
-    start, total = int(step), int(config.train.steps)
+    start, total, seen_before = int(step), int(config.train.steps), int(seen)
 
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-    z, labels = fixed_inputs(model, config.train.num_samples, config.train.seed)
+    preview = model.preview_inputs(config, config.train.num_samples)
 
     def save_samples(at):
-        write_samples(model, z, labels, os.path.join(workdir, "samples", f"step_{at:07d}.png"),
+        write_samples(model, preview, os.path.join(workdir, "samples", f"step_{at:07d}.png"),
                       writer, at)
 
     callbacks = keras.callbacks.CallbackList(
         [keras.callbacks.TerminateOnNaN(), *callbacks], model=model)
     logs = {}
     if start < total:
-        from ganzoo import data
-        batch_size = config.train.batch_size * model.n_critic
-        # Reseed per resume so a resumed run does not replay the batches it has already seen.
-        dataset = data.make(config.data, batch_size, seed=config.train.seed + start)
-        train_step = tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
         progress = Progress(total, start, stream=stream)
-        t0, at = time.perf_counter(), start
+        t0, at, stage = time.perf_counter(), start, object()
         with _StopRequests() as stop:
-            for batch in dataset:
-                if at >= total:
-                    break
+            while at < total:
+                if model.stage(at) != stage:
+                    stage = model.stage(at)
+                    # Seeded by the step, so a resumed run does not replay the batches it has seen.
+                    batches, train_step = pipeline(config, model, stage, config.train.seed + at, jit)
+                    per_step = (stage or {}).get("batch_size", config.train.batch_size)
+                    if stage:
+                        log.info("step %d: stage %s", at, stage)
                 if stop.signal:
                     manager.save(checkpoint_number=at)
                     progress.update(at, logs, force=True)
@@ -169,13 +191,15 @@ def run(config, workdir, callbacks=(), stream=None):
                     log.warning("interrupted (%s) at step %d; checkpoint saved, rerun to resume",
                                 stop.signal, at)
                     raise Interrupted(at)
-                logs = {k: float(v) for k, v in train_step(batch).items()}
+                model.before_step(at)
+                logs = {k: float(v) for k, v in train_step(next(batches)).items()}
                 at += 1
                 callbacks.on_train_batch_end(at, logs)
                 if model.stop_training:
                     raise Diverged(f"loss became {logs.get('loss')} at step {at}; the last good "
                                    f"checkpoint is {manager.latest_checkpoint}.")
                 step.assign(at)
+                seen.assign_add(per_step)
                 progress.update(at, logs)
                 if at % config.train.log_every == 0 or at == total:
                     with writer.as_default():
@@ -189,15 +213,14 @@ def run(config, workdir, callbacks=(), stream=None):
         seconds = time.perf_counter() - t0
         progress.update(at, logs, force=True)
         if at > start:
-            images_seen = (at - start) * config.train.batch_size
-            log.info("%d steps in %.1fs: %.1f images/s (generator batches)", at - start, seconds,
-                     images_seen / seconds)
+            log.info("%d steps in %.1fs: %.1f images/s (generator batches); %d images seen in all",
+                     at - start, seconds, (int(seen) - seen_before) / seconds, int(seen))
         if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != at:
             manager.save(checkpoint_number=at)
         if at % config.train.sample_every:
             save_samples(at)
     writer.flush()
     if config.train.export:
-        export.save_generator(model, os.path.join(workdir, "export"),
-                              metadata=dict(step=int(step), config=config.to_dict()))
+        model.export(os.path.join(workdir, "export"),
+                     metadata=dict(step=int(step), images_seen=int(seen), config=config.to_dict()))
     return logs
