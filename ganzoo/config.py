@@ -22,6 +22,11 @@ def datasets():
                         num_classes=10),
         "celeba": dict(source=f"folder:{root}/celeba/img_align_celeba", resolution=64,
                        channels=3, num_classes=0),
+        # two-domain sets (CycleGAN): trainA/trainB/testA/testB
+        "face2genshin": dict(source=f"cyclegan:{root}/face2genshin", resolution=128, channels=3,
+                             num_classes=0),
+        "horse2zebra": dict(source="tfds:cycle_gan/horse2zebra", resolution=256, channels=3,
+                            num_classes=0),
         "tfds_mnist": dict(source="tfds:mnist", resolution=28, channels=1, num_classes=10),
         "tfds_cifar10": dict(source="tfds:cifar10", resolution=32, channels=3, num_classes=10),
     }

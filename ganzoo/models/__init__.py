@@ -1,15 +1,25 @@
-"""The variants, by the name configs use (``config.model.variant``)."""
-from ganzoo.lookup import lookup
-from ganzoo.models.cgan import CGAN
-from ganzoo.models.dcgan import DCGAN
-from ganzoo.models.gan import GAN
-from ganzoo.models.wgan import WGAN, WGANGP
+"""The variants, by the name configs use (``config.model.variant``), imported on first use."""
+import importlib
 
-VARIANTS = {"gan": GAN, "cgan": CGAN, "dcgan": DCGAN, "wgan": WGAN, "wgan_gp": WGANGP}
+from ganzoo.lookup import lookup
+
+VARIANTS = {
+    "gan": "gan:GAN",
+    "cgan": "cgan:CGAN",
+    "dcgan": "dcgan:DCGAN",
+    "wgan": "wgan:WGAN",
+    "wgan_gp": "wgan:WGANGP",
+    "cyclegan": "cyclegan:CycleGAN",
+    "progan": "progan:ProGAN",
+}
+
+
+def variant_class(name):
+    module, cls = lookup(VARIANTS, name, "variant").split(":")
+    return getattr(importlib.import_module(f"ganzoo.models.{module}"), cls)
 
 
 def build(model_cfg, seed=None):
     """Instantiate ``config.model``: ``variant`` picks the class, the other keys are its arguments."""
     kwargs = dict(model_cfg)
-    cls = lookup(VARIANTS, kwargs.pop("variant"), "variant")
-    return cls(seed=seed, **kwargs)
+    return variant_class(kwargs.pop("variant"))(seed=seed, **kwargs)
