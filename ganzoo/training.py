@@ -153,7 +153,9 @@ def run(config, workdir, callbacks=(), stream=None):
 
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="images_seen")  # by G steps
-    ckpt = tf.train.Checkpoint(step=step, images_seen=seen, **model.checkpoint_items())
+    seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+    ckpt = tf.train.Checkpoint(step=step, images_seen=seen, train_seconds=seconds,
+                               **model.checkpoint_items())
     manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, "checkpoints"),
                                          max_to_keep=config.train.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -175,6 +177,7 @@ def run(config, workdir, callbacks=(), stream=None):
     if start < total:
         progress = Progress(total, start, stream=stream)
         t0, at, stage = time.perf_counter(), start, object()
+        tick = t0
         with _StopRequests() as stop:
             while at < total:
                 if model.stage(at) != stage:
@@ -200,6 +203,8 @@ def run(config, workdir, callbacks=(), stream=None):
                                    f"checkpoint is {manager.latest_checkpoint}.")
                 step.assign(at)
                 seen.assign_add(per_step)
+                seconds.assign_add(time.perf_counter() - tick)
+                tick = time.perf_counter()
                 progress.update(at, logs)
                 if at % config.train.log_every == 0 or at == total:
                     with writer.as_default():
@@ -210,11 +215,12 @@ def run(config, workdir, callbacks=(), stream=None):
                     save_samples(at)
                 if at % config.train.checkpoint_every == 0:
                     manager.save(checkpoint_number=at)
-        seconds = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
         progress.update(at, logs, force=True)
         if at > start:
-            log.info("%d steps in %.1fs: %.1f images/s (generator batches); %d images seen in all",
-                     at - start, seconds, (int(seen) - seen_before) / seconds, int(seen))
+            log.info("%d steps in %.1fs: %.1f images/s (generator batches); %d images seen, "
+                     "%.0fs of training in all", at - start, elapsed,
+                     (int(seen) - seen_before) / elapsed, int(seen), float(seconds))
         if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != at:
             manager.save(checkpoint_number=at)
         if at % config.train.sample_every:
@@ -222,5 +228,7 @@ def run(config, workdir, callbacks=(), stream=None):
     writer.flush()
     if config.train.export:
         model.export(os.path.join(workdir, "export"),
-                     metadata=dict(step=int(step), images_seen=int(seen), config=config.to_dict()))
+                     metadata=dict(step=int(step), images_seen=int(seen),
+                                   train_seconds=round(float(seconds), 1), runtime=runtime,
+                                   config=config.to_dict()))
     return logs
