@@ -1,11 +1,12 @@
-# make demo: set up, then train a small DCGAN on MNIST and write sample grids.
-# make test: set up, then run the whole test suite (what CI runs).
+# make demo:       set up, then sample every shipped pretrained model into samples/NAME.png.
+# make test:       set up, then run the whole test suite (what CI runs).
+# make train-demo: set up, then train a small DCGAN on MNIST (needs ../shared/data).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 
-.PHONY: setup demo test clean
+.PHONY: setup demo train-demo test clean
 
 $(BIN)/ganzoo-train: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +16,9 @@ $(BIN)/ganzoo-train: setup.cfg pyproject.toml
 setup: $(BIN)/ganzoo-train
 
 demo: setup
+	$(BIN)/ganzoo-sample all --num=16 --seed=0 --out_dir=samples
+
+train-demo: setup
 	$(BIN)/ganzoo-train --config=zoo_configs/dcgan.py:mnist --workdir=runs/demo \
 		--config.data.source=npz:$(DATA)/mnist.npz --config.train.steps=400 \
 		--config.train.sample_every=100 --config.train.checkpoint_every=200
@@ -24,4 +28,4 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs samples .pytest_cache

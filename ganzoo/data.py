@@ -13,6 +13,11 @@
 * ``tfds:NAME``    a TensorFlow Datasets dataset with ``image`` (and ``label``) features. With
                    ``download=False`` (the default) an unprepared dataset fails at once with
                    a message saying how to provide it; nothing touches the network.
+* ``cyclegan:PATH`` two unpaired domains in the CycleGAN layout: PATH holds trainA/, trainB/,
+                   testA/, testB/ (each read like ``folder:``); split ``train`` -> trainA+trainB,
+                   ``test`` -> testA+testB. ``tfds:cycle_gan/NAME`` gives the same from the TFDS
+                   splits trainA/trainB (testA/testB). Batches are ``(a_batch, b_batch)``; see
+                   ``_two_domain`` for the augmentation (resize, random crop, flips).
 
 Bad-file policy for folders: every file's header is read up front (PIL, in threads). Files
 that PIL cannot identify, or whose format tf.io.decode_image cannot read, are dropped from
@@ -33,7 +38,7 @@ import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("npz:PATH", "folder:PATH", "tfds:NAME")
+SOURCES = ("npz:PATH", "folder:PATH", "tfds:NAME", "cyclegan:PATH")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # PIL format names that tf.io.decode_image reads (MPO is a multi-picture JPEG from cameras).
 _DECODABLE = {"JPEG", "MPO", "PNG", "GIF", "BMP"}
@@ -43,7 +48,7 @@ _NAMES_SHOWN = 5
 def parse_source(source):
     """``"npz:PATH"`` -> ``("npz", "PATH")``; ValueError for an unknown prefix."""
     kind, sep, rest = str(source).partition(":")
-    if not sep or kind not in ("npz", "folder", "tfds") or not rest:
+    if not sep or kind not in ("npz", "folder", "tfds", "cyclegan") or not rest:
         raise ValueError(f"unknown data source {source!r}: expected one of "
                          + ", ".join(repr(s) for s in SOURCES))
     return kind, (os.path.expanduser(rest) if kind != "tfds" else rest)
@@ -63,6 +68,10 @@ def make(cfg, batch_size, *, seed=0, repeat=True):
     split = cfg.get("split", "train") or "train"
 
     kind, where = parse_source(cfg["source"])
+    if is_two_domain(cfg["source"]):
+        if labels:
+            raise ValueError(f"{cfg['source']} has two unlabelled domains; set data.labels=False")
+        return _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed, repeat)
     if kind == "npz":
         ds = _npz(where, split, resolution, channels, labels)
     elif kind == "folder":
@@ -184,7 +193,10 @@ def _headers(paths):
         return [h for chunk in pool.map(lambda c: [_header(p) for p in c], chunks) for h in chunk]
 
 
-def _folder(root, resolution, channels, seed, max_bad_fraction):
+def _folder(root, resolution, channels, seed, max_bad_fraction, prepare=None,
+            shuffle_files=True):
+    """(image, label) per usable file. ``prepare(uint8 image)`` replaces the default centre
+    crop + resize; ``shuffle_files=False`` keeps the sorted file order."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"image folder not found: {root}")
     paths, labels = _scan(root)
@@ -210,13 +222,15 @@ def _folder(root, resolution, channels, seed, max_bad_fraction):
 
     # A seeded permutation of the file list, so a shuffle buffer smaller than the data still
     # mixes classes (the list is sorted by class).
-    order = np.random.default_rng(seed).permutation(good)
+    order = np.random.default_rng(seed).permutation(good) if shuffle_files else np.array(good)
     ds = tf.data.Dataset.from_tensor_slices((np.array(paths)[order],
                                              np.array(labels, np.int32)[order]))
 
     def load(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         image.set_shape([None, None, 3])
+        if prepare is not None:
+            return prepare(image), label
         return _prepare(image, resolution, channels), label
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
@@ -225,7 +239,7 @@ def _folder(root, resolution, channels, seed, max_bad_fraction):
 
 # --- tfds --------------------------------------------------------------------------------------
 
-def _tfds(name, split, resolution, channels, labels, data_dir, download):
+def _tfds(name, split, resolution, channels, labels, data_dir, download, prepare=None):
     import tensorflow_datasets as tfds  # slow import, only when needed
 
     builder = tfds.builder(name, data_dir=data_dir)
@@ -249,6 +263,110 @@ def _tfds(name, split, resolution, channels, labels, data_dir, download):
 
     def pick(ex):
         label = tf.cast(ex["label"], tf.int32) if labels else tf.constant(0, tf.int32)
+        if prepare is not None:
+            return prepare(ex["image"]), label
         return _prepare(ex["image"], resolution, channels), label
 
     return ds.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# --- two domains (CycleGAN) --------------------------------------------------------------------
+
+DOMAINS = ("A", "B")
+
+
+def is_two_domain(source):
+    """True for ``cyclegan:PATH`` and ``tfds:cycle_gan[/CONFIG]``: batches are (a, b) pairs."""
+    kind, where = parse_source(source)
+    return kind == "cyclegan" or (kind == "tfds" and where.split("/")[0].split(":")[0] == "cycle_gan")
+
+
+def load_size(cfg):
+    """The short side images are resized to before the random crop: ``data.load_size``, or
+    286/256 of the resolution (286 for 256, as in Zhu et al. 2017) when it is 0 or absent."""
+    resolution = int(cfg["resolution"])
+    size = int(cfg.get("load_size", 0) or 0) or resolution * 286 // 256
+    if size < resolution:
+        raise ValueError(f"data.load_size {size} is below the resolution {resolution}")
+    return size
+
+
+def _resize_short_side(image, size, channels):
+    """uint8 [H, W, C] -> uint8 with the short side ``size`` (aspect kept, antialiased)."""
+    c = image.shape[-1]
+    if c in (2, 4):  # drop alpha
+        image = image[..., :c - 1]
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    s = tf.minimum(h, w)
+    new = tf.stack([(h * size + s // 2) // s, (w * size + s // 2) // s])  # the short side -> size
+    image = tf.image.resize(image, new, antialias=True)
+    if channels == 1 and image.shape[-1] == 3:
+        image = tf.image.rgb_to_grayscale(image)
+    elif channels == 3 and image.shape[-1] == 1:
+        image = tf.tile(image, [1, 1, 3])
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    return tf.ensure_shape(image, [None, None, channels])
+
+
+def _domain(cfg, kind, where, split, domain, resolution, channels, seed, augment, shuffle):
+    """uint8 images of one domain: resized to the load size (augment) or centre-cropped and
+    resized to the resolution (no augment)."""
+    prepare = None
+    if augment:
+        size = load_size(cfg)
+        prepare = lambda image: _resize_short_side(image, size, channels)  # noqa: E731
+    if kind == "cyclegan":
+        root = os.path.join(where, split + domain)
+        if not os.path.isdir(root):
+            raise FileNotFoundError(
+                f"image folder not found: {root} (a cyclegan:PATH source needs "
+                f"{', '.join(s + d for s in ('train', 'test') for d in DOMAINS)} under {where})")
+        ds = _folder(root, resolution, channels, seed, float(cfg.get("max_bad_fraction", 0.01)),
+                     prepare=prepare, shuffle_files=shuffle)
+    else:
+        ds = _tfds(where, split + domain, resolution, channels, False,
+                   cfg.get("tfds_data_dir", None) or None, bool(cfg.get("download", False)),
+                   prepare=prepare)
+    return ds.map(lambda image, label: image)
+
+
+def _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed, repeat):
+    """Batches ``(a, b)`` of float32 [B, R, R, C] in [-1, 1] from two unpaired domains.
+
+    Each domain is read, cached, shuffled (its own seed) and repeated on its own, then the two
+    are zipped, so the pairs are random. ``augment`` (default: split == "train"): resize the
+    short side to ``load_size`` (286 for 256), random crop to the resolution and, with
+    ``random_flip``, random horizontal flips (stateless, keyed on (seed, image index)); else
+    centre crop + resize and no flips (the test images a preview shows). ``shuffle_buffer`` <= 1
+    turns shuffling off and keeps the sorted file order."""
+    augment = bool(cfg.get("augment", split == "train"))
+    flip = augment and bool(cfg.get("random_flip", False))
+    buffer = int(cfg.get("shuffle_buffer", 10000))
+    shape = [resolution, resolution, channels]
+    parts = []
+    for i, domain in enumerate(DOMAINS):
+        domain_seed = 2 * int(seed) + i  # independent orders for A and B, for every run seed
+        ds = _domain(cfg, kind, where, split, domain, resolution, channels, domain_seed,
+                     augment, shuffle=buffer > 1)
+        if cfg.get("cache", True):
+            ds = ds.cache()
+        if buffer > 1:
+            ds = ds.shuffle(buffer, seed=domain_seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        if augment:
+            def jitter(index, image, domain_seed=domain_seed):
+                crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(
+                    tf.stack([tf.constant(domain_seed, tf.int64), index]), 2))
+                image = tf.image.stateless_random_crop(image, shape, seed=crop_key)
+                if flip:
+                    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
+                return tf.ensure_shape(image, shape)
+            ds = ds.enumerate().map(jitter, num_parallel_calls=tf.data.AUTOTUNE)
+        parts.append(ds)
+
+    def scale(a, b):
+        return tf.cast(a, tf.float32) / 127.5 - 1.0, tf.cast(b, tf.float32) / 127.5 - 1.0
+
+    ds = tf.data.Dataset.zip(tuple(parts)).batch(batch_size, drop_remainder=True)
+    return ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -77,6 +77,7 @@ def save_atomic(module, path, signatures):
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a server may run as another user
         if os.path.exists(path):
             old = tmp + ".old"
             os.rename(path, old)

@@ -1,0 +1,60 @@
+"""ganzoo-sample NAME|all --num=16 --seed=0 --out=grid.png
+
+Writes a PNG grid of samples from a pretrained model (``all``: one grid per model into
+``--out_dir``). Translation models (CycleGAN) show their shipped preview grid instead.
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+_NUM = flags.DEFINE_integer("num", 16, "How many images.")
+_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed: the same seed gives the same images.")
+_OUT = flags.DEFINE_string("out", None, "PNG path (default NAME.png in --out_dir).")
+_OUT_DIR = flags.DEFINE_string("out_dir", "samples", "Folder for grids when --out is not given.")
+_LABELS = flags.DEFINE_list("labels", None, "Class labels for conditional models (cycled).")
+
+
+def sample_to_png(name, num, seed, out, labels=None):
+    import numpy as np
+
+    import ganzoo
+    from ganzoo import images
+    model = ganzoo.load(name)
+    if model.kind == "noise":
+        if labels is not None:
+            labels = np.resize(np.asarray(labels, np.int32), num)
+        cols = model.num_classes if 0 < model.num_classes <= 16 and labels is None else None
+        picture = images.grid(model.sample(num, seed=seed, labels=labels), cols=cols)
+    else:
+        from PIL import Image
+        picture = np.asarray(Image.open(os.path.join(model.path, "samples.png")))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    images.save_png(out, picture)
+    return out
+
+
+def main(argv):
+    if len(argv) != 2:
+        raise app.UsageError("usage: ganzoo-sample NAME|all [--num=16 --seed=0 --out=grid.png]")
+    import ganzoo
+    names = ganzoo.list_models() if argv[1] == "all" else [argv[1]]
+    if argv[1] == "all" and not names:
+        sys.exit("ganzoo-sample: no pretrained models are registered yet")
+    for name in names:
+        out = _OUT.value if _OUT.value and len(names) == 1 else os.path.join(_OUT_DIR.value, f"{name}.png")
+        try:
+            labels = [int(x) for x in _LABELS.value] if _LABELS.value else None
+            print(sample_to_png(name, _NUM.value, _SEED.value, out, labels))
+        except KeyError as e:
+            sys.exit(f"ganzoo-sample: {e.args[0]}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,26 @@
+"""The pretrained models: plain dicts. ``sha256`` pins the SavedModel tree
+(``ganzoo.hub.tree_sha256`` of ``saved_models/<name>/<version>/``); ``url`` (http, https or
+file) is where a copy lives when the repository's folder is absent."""
+from ganzoo.lookup import lookup
+
+LICENCES = {
+    "mnist": "MNIST (Y. LeCun, C. Cortes), via an MIT-licensed repackaging",
+    "cifar10": "CIFAR-10 (A. Krizhevsky); re-encoded as JPEG here",
+    "celeba": "CelebA: non-commercial research purposes only",
+    "face2genshin": "face2genshin: collected from the internet by its publisher; research and "
+                    "testing only",
+}
+
+MODELS = {
+    "dcgan_mnist": dict(version=1, variant="dcgan", dataset="mnist",
+                        sha256="105c0f424e53458b9f825cfde93bb5dc21719eb1245ae98fca0b1c2a3db13eb9",
+                        url=None),
+}
+
+
+def list_models():
+    return sorted(MODELS)
+
+
+def get(name):
+    return lookup(MODELS, name, "pretrained model")
