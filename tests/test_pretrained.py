@@ -240,3 +240,26 @@ def test_sample_cli_writes_a_png(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ganzoo.cli.sample", "dcgan_mnst"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "dcgan_mnist" in bad.stderr
+
+
+def test_publish_writes_card_samples_and_pins_the_hash(tmp_path):
+    import json
+
+    from ganzoo import publish
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x_train=rng.integers(0, 256, (16, 8, 8), dtype=np.uint8),
+             y_train=np.zeros(16, np.uint8))
+    config = tiny_config("dcgan")
+    config.data.source = f"npz:{tmp_path / 'd.npz'}"
+    config.train.steps = 2
+    training.run(config, str(tmp_path / "run"))
+    card = publish.publish(str(tmp_path / "run"), "tiny", "mnist", out=str(tmp_path / "zoo"))
+    folder = tmp_path / "zoo" / "tiny" / "1"
+    assert json.loads((folder / "model_card.json").read_text()) == card
+    assert card["sha256"] == hub.tree_sha256(folder)
+    assert card["training"]["steps"] == 2 and card["training"]["images_seen"] == 4
+    assert card["training"]["wall_time_s"] > 0 and card["training"]["precision"] == "float32"
+    assert "MNIST" in card["dataset"]["licence"] and card["variant"] == "dcgan"
+    assert (folder / "samples.png").exists()
+    with pytest.raises(FileExistsError):
+        publish.publish(str(tmp_path / "run"), "tiny", "mnist", out=str(tmp_path / "zoo"))
