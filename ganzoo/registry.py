@@ -12,6 +12,12 @@ LICENCES = {
 }
 
 MODELS = {
+    "gan_mnist": dict(version=1, variant="gan", dataset="mnist",
+                      sha256="827b846421fefc0f8065df641b74bde2b32ac126295ba3915c32db1153cb0253",
+                      url=None),
+    "cgan_mnist": dict(version=1, variant="cgan", dataset="mnist",
+                       sha256="10d5b552f993bd7da72079a8aaf022afcb18c20c8269f18373d57352c86d4240",
+                       url=None),
     "dcgan_mnist": dict(version=1, variant="dcgan", dataset="mnist",
                         sha256="105c0f424e53458b9f825cfde93bb5dc21719eb1245ae98fca0b1c2a3db13eb9",
                         url=None),
