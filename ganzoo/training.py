@@ -105,7 +105,7 @@ def write_config(config, workdir, runtime):
     if os.path.exists(path):
         with open(path) as f:
             before = json.load(f)
-        if before.get("model") != resolved["model"]:
+        if before.get("model") != json.loads(json.dumps(resolved["model"])):  # tuples -> lists
             raise ValueError(f"{workdir} holds a run of a different model ({before.get('model')}); "
                              "use a new --workdir.")
     tmp = path + ".tmp"

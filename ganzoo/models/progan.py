@@ -398,6 +398,6 @@ class ProGAN(GANModel):
     def export(self, path, metadata=None):
         """The generator at the current resolution and alpha (the final one after a full run)."""
         self._restore_current()
-        metadata = dict(metadata or {}, resolution=self.generator.resolution,
-                        alpha=float(self.generator.alpha.numpy()))
+        metadata = dict(metadata or {}, alpha=float(self.generator.alpha.numpy()),
+                        max_resolution=self.max_resolution)
         return super().export(path, metadata=metadata)
