@@ -298,3 +298,94 @@ def test_real_celeba():
     images = first(ds)
     assert images.shape == (16, 64, 64, 3)
     assert -1 <= images.numpy().min() and images.numpy().max() <= 1
+
+
+# --- two domains (cyclegan:PATH, tfds:cycle_gan/NAME) --------------------------------------------
+
+def cyclegan_folder(root, train=4, test=2):
+    """trainA/trainB/testA/testB: domain A red-ish, B blue-ish; sizes differ; one PNG named .jpg."""
+    rng = np.random.default_rng(0)
+    sizes = [(10, 10), (12, 20), (25, 11)]
+    for split, n in (("train", train), ("test", test)):
+        for domain, colour in (("A", [255, 0, 0]), ("B", [0, 0, 255])):
+            for i in range(n):
+                h, w = sizes[i % 3]
+                img = np.clip(const(colour, h, w).astype(int)
+                              + rng.integers(-20, 20, (h, w, 3)), 0, 255)
+                save(root / f"{split}{domain}" / f"{i}.jpg", img, fmt="PNG" if i == 0 else "JPEG")
+    return root
+
+
+def test_two_domain_pairs(tmp_path):
+    root = cyclegan_folder(tmp_path)
+    ds = data.make(cfg(f"cyclegan:{root}", random_flip=True), 3, seed=1)
+    assert ds.element_spec[0].shape == ds.element_spec[1].shape == (3, 8, 8, 3)
+    for a, b in ds.take(5):  # repeated; every pair is (domain A, domain B)
+        assert a.dtype == b.dtype == tf.float32
+        assert -1 <= a.numpy().min() and b.numpy().max() <= 1
+        assert (a.numpy()[..., 0] > a.numpy()[..., 2]).all()
+        assert (b.numpy()[..., 2] > b.numpy()[..., 0]).all()
+    assert data.is_two_domain(f"cyclegan:{root}") and data.is_two_domain("tfds:cycle_gan/horse2zebra")
+    assert not data.is_two_domain("tfds:mnist") and not data.is_two_domain(f"folder:{root}")
+
+
+def test_two_domain_training_crops_are_random_and_seeded(tmp_path):
+    rng = np.random.default_rng(0)
+    for d in "AB":
+        save(tmp_path / f"train{d}" / "x.png", rng.integers(0, 256, (32, 32, 3)))
+    c = cfg(f"cyclegan:{tmp_path}", resolution=16, random_flip=True)
+    assert data.load_size(c) == 17 and data.load_size(dict(c, resolution=256)) == 286
+
+    def crops(seed):
+        return np.stack([a.numpy() for a, _ in data.make(c, 1, seed=seed).take(8)])
+    first_run = crops(3)
+    np.testing.assert_array_equal(first_run, crops(3))
+    assert len({x.tobytes() for x in first_run}) > 1  # one image, different crops/flips
+
+
+def test_two_domain_test_split_is_centre_cropped_in_order(tmp_path):
+    root = cyclegan_folder(tmp_path)
+    c = cfg(f"cyclegan:{root}", split="test", shuffle_buffer=0, random_flip=True)
+    pairs = all_batches(data.make(c, 1, repeat=False))
+    assert len(pairs) == 2
+    again = all_batches(data.make(c, 1, repeat=False, seed=5))
+    for (a, b), (a2, b2) in zip(pairs, again):  # no shuffling, no random crop, no flip
+        np.testing.assert_array_equal(a, a2)
+        np.testing.assert_array_equal(b, b2)
+    # the first test image of A, centre-cropped and resized like folder:
+    want = first(data.make(cfg(f"folder:{root / 'testA'}", shuffle_buffer=0), 2, repeat=False))
+    assert any(np.array_equal(pairs[0][0][0], w) for w in want.numpy())
+
+
+def test_two_domain_missing_folder_and_labels(tmp_path):
+    root = cyclegan_folder(tmp_path)
+    import shutil
+    shutil.rmtree(root / "trainB")
+    with pytest.raises(FileNotFoundError, match=r"trainB.*trainA, trainB, testA, testB"):
+        data.make(cfg(f"cyclegan:{root}"), 2)
+    with pytest.raises(ValueError, match="labels"):
+        data.make(cfg(f"cyclegan:{root}", labels=True, split="test"), 2)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        data.make(cfg(f"cyclegan:{tmp_path / 'nowhere'}"), 2)
+
+
+def test_two_domain_tfds_mock():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=6):  # mock_data knows cycle_gan's four splits
+        for split in ("train", "test"):
+            a, b = first(data.make(cfg("tfds:cycle_gan/horse2zebra", 16, 3, split=split,
+                                       random_flip=True), 2))
+            assert a.shape == b.shape == (2, 16, 16, 3) and a.dtype == tf.float32
+            assert -1 <= a.numpy().min() and a.numpy().max() <= 1
+
+
+@needs("face2genshin/trainB")
+def test_real_face2genshin_two_domains():
+    root = DATA / "face2genshin"
+    train = data.make(cfg(f"cyclegan:{root}", 64, 3, random_flip=True, shuffle_buffer=16,
+                          cache=False), 8)
+    a, b = first(train)
+    assert a.shape == b.shape == (8, 64, 64, 3)
+    test = all_batches(data.make(cfg(f"cyclegan:{root}", 64, 3, split="test", shuffle_buffer=0,
+                                     cache=False), 10, repeat=False))
+    assert len(test) == 10  # 100 + 100 test images, PNGs named .jpg in testA included
