@@ -103,21 +103,29 @@ def make(cfg, batch_size, *, seed=0, repeat=True):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _drop_alpha(image):
+    c = image.shape[-1]
+    return image[..., :c - 1] if c in (2, 4) else image
+
+
+def _channels_uint8(image, channels):
+    """float [H, W, 1 or 3] -> uint8 with ``channels`` channels (grey tiled, RGB to luma)."""
+    if channels == 1 and image.shape[-1] == 3:
+        image = tf.image.rgb_to_grayscale(image)
+    elif channels == 3 and image.shape[-1] == 1:
+        image = tf.tile(image, [1, 1, 3])
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
 def _prepare(image, resolution, channels):
     """uint8 [H, W, C] (C in 1..4) -> centre-cropped, resized uint8 [R, R, channels]."""
-    c = image.shape[-1]
-    if c in (2, 4):  # drop alpha
-        image = image[..., :c - 1]
+    image = _drop_alpha(image)
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     s = tf.minimum(h, w)
     top, left = (h - s) // 2, (w - s) // 2
     image = image[top:top + s, left:left + s]
     image = tf.image.resize(image, [resolution, resolution], antialias=True)  # float32
-    if channels == 1 and image.shape[-1] == 3:
-        image = tf.image.rgb_to_grayscale(image)
-    elif channels == 3 and image.shape[-1] == 1:
-        image = tf.tile(image, [1, 1, 3])
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    image = _channels_uint8(image, channels)
     return tf.ensure_shape(image, [resolution, resolution, channels])
 
 
@@ -293,18 +301,11 @@ def load_size(cfg):
 
 def _resize_short_side(image, size, channels):
     """uint8 [H, W, C] -> uint8 with the short side ``size`` (aspect kept, antialiased)."""
-    c = image.shape[-1]
-    if c in (2, 4):  # drop alpha
-        image = image[..., :c - 1]
+    image = _drop_alpha(image)
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     s = tf.minimum(h, w)
     new = tf.stack([(h * size + s // 2) // s, (w * size + s // 2) // s])  # the short side -> size
-    image = tf.image.resize(image, new, antialias=True)
-    if channels == 1 and image.shape[-1] == 3:
-        image = tf.image.rgb_to_grayscale(image)
-    elif channels == 3 and image.shape[-1] == 1:
-        image = tf.tile(image, [1, 1, 3])
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    image = _channels_uint8(tf.image.resize(image, new, antialias=True), channels)
     return tf.ensure_shape(image, [None, None, channels])
 
 
