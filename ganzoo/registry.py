@@ -12,6 +12,9 @@ LICENCES = {
 }
 
 MODELS = {
+    "wgan_mnist": dict(version=1, variant="wgan", dataset="mnist",
+                       sha256="0fd8e7da0269753d7296d58bc831508bb86982acd754d1c278e924ac6d514f89",
+                       url=None),
     "gan_mnist": dict(version=1, variant="gan", dataset="mnist",
                       sha256="827b846421fefc0f8065df641b74bde2b32ac126295ba3915c32db1153cb0253",
                       url=None),

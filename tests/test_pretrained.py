@@ -21,11 +21,20 @@ from helpers import tiny_config
 @pytest.mark.parametrize("name", registry.list_models())
 def test_shipped_model_loads_and_samples_reproducibly(name):
     model = ganzoo.load(name)
-    a, b = model.sample(4, seed=0), model.sample(4, seed=0)
-    assert a.dtype == np.uint8 and a.shape == (4, model.resolution, model.resolution, model.channels)
-    np.testing.assert_array_equal(a, b)
-    assert a.std() > 5  # not constant
-    assert not np.array_equal(a, model.sample(4, seed=1))
+    shape = (4, model.resolution, model.resolution, model.channels)
+    if model.kind == "translation":
+        x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        for direction in ("a2b", "b2a"):
+            a, b = model.translate(x, direction), model.translate(x, direction)
+            assert a.dtype == np.uint8 and a.shape == shape
+            np.testing.assert_array_equal(a, b)
+            assert a.std() > 5
+    else:
+        a, b = model.sample(4, seed=0), model.sample(4, seed=0)
+        assert a.dtype == np.uint8 and a.shape == shape
+        np.testing.assert_array_equal(a, b)
+        assert a.std() > 5  # not constant
+        assert not np.array_equal(a, model.sample(4, seed=1))
     assert model.card["name"] == name and model.card["sha256"] == registry.MODELS[name]["sha256"]
 
 
