@@ -61,6 +61,8 @@ def _document(tmp, workdir, name, dataset, version, sample_seed):
                      licence=registry.LICENCES.get(dataset, "unknown"),
                      restriction="The model carries the dataset's licence restrictions."),
         training=dict(steps=info.get("step"), images_seen=info.get("images_seen"),
+                      critic_images_seen=(info.get("images_seen") or 0)
+                      * info["config"]["model"].get("n_critic", 1),
                       wall_time_s=info.get("train_seconds"),
                       precision=runtime.get("precision"), jit_compile=runtime.get("jit_compile"),
                       hardware=dict(device=runtime.get("device"), cpus=runtime.get("cpu_count"),
