@@ -12,6 +12,9 @@ LICENCES = {
 }
 
 MODELS = {
+    "cyclegan_face2genshin": dict(
+        version=1, variant="cyclegan", dataset="face2genshin",
+        sha256="a16a03b25cf66c7ebd1e9911f78ffa2e0e1a418c9caf7d98287e986099450ba4", url=None),
     "wgan_mnist": dict(version=1, variant="wgan", dataset="mnist",
                        sha256="0fd8e7da0269753d7296d58bc831508bb86982acd754d1c278e924ac6d514f89",
                        url=None),
