@@ -12,6 +12,9 @@ LICENCES = {
 }
 
 MODELS = {
+    "dcgan_cifar10": dict(version=1, variant="dcgan", dataset="cifar10",
+                          sha256="fbd44c6ae2dc56d8dc9b005642771fba25887131b891c9aaeb27bdd2bdc76eb4",
+                          url=None),
     "cyclegan_face2genshin": dict(
         version=1, variant="cyclegan", dataset="face2genshin",
         sha256="a16a03b25cf66c7ebd1e9911f78ffa2e0e1a418c9caf7d98287e986099450ba4", url=None),
