@@ -12,6 +12,9 @@ LICENCES = {
 }
 
 MODELS = {
+    "progan_celeba": dict(version=1, variant="progan", dataset="celeba",
+                          sha256="8397285d3b0bcc109309237641542a7625e66c8494e83c265e8434b3a059b732",
+                          url=None),
     "dcgan_cifar10": dict(version=1, variant="dcgan", dataset="cifar10",
                           sha256="fbd44c6ae2dc56d8dc9b005642771fba25887131b891c9aaeb27bdd2bdc76eb4",
                           url=None),
