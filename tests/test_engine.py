@@ -110,3 +110,24 @@ def test_policy_does_not_leak():
     before = keras.config.dtype_policy().name
     built("gan", precision="mixed_bfloat16")
     assert keras.config.dtype_policy().name == before
+
+
+def test_divergence_stops_the_run_without_checkpointing_it(tmp_path):
+    """What TerminateOnNaN does on a NaN loss (stop_training) ends the loop with Diverged,
+    and the diverged step is not saved."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x_train=rng.integers(0, 256, (16, 8, 8), dtype=np.uint8),
+             y_train=np.zeros(16, np.uint8))
+    config = tiny_config("dcgan")
+    config.data.source = f"npz:{tmp_path / 'd.npz'}"
+    config.train.steps, config.train.checkpoint_every = 10, 2
+
+    class StopAtStep3(keras.callbacks.Callback):  # as TerminateOnNaN does on a NaN loss
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                self.model.stop_training = True
+
+    with pytest.raises(training.Diverged, match="step 3.*ckpt-2"):
+        training.run(config, str(tmp_path / "run"), callbacks=[StopAtStep3()])
+    saved = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.index"))
+    assert saved == ["ckpt-2.index"]
