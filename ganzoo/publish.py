@@ -86,8 +86,8 @@ def main():
     p.add_argument("--version", type=int, default=1)
     args = p.parse_args()
     card = publish(args.workdir, args.name, args.dataset, args.version)
-    print(f'    "{args.name}": dict(version={args.version}, variant="{card["variant"]}", '
-          f'dataset="{args.dataset}",\n        sha256="{card["sha256"]}", url=None),')
+    print(f'    "{args.name}": _entry("{card["variant"]}", "{args.dataset}",\n'
+          f'        "{card["sha256"]}", version={args.version}),')
 
 
 if __name__ == "__main__":

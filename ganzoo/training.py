@@ -221,7 +221,7 @@ def run(config, workdir, callbacks=(), stream=None):
             log.info("%d steps in %.1fs: %.1f images/s (generator batches); %d images seen, "
                      "%.0fs of training in all", at - start, elapsed,
                      (int(seen) - seen_before) / elapsed, int(seen), float(seconds))
-        if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != at:
+        if at % config.train.checkpoint_every:  # else the schedule has just saved it
             manager.save(checkpoint_number=at)
         if at % config.train.sample_every:
             save_samples(at)

@@ -43,10 +43,10 @@ def main(argv):
     names = ganzoo.list_models() if argv[1] == "all" else [argv[1]]
     if argv[1] == "all" and not names:
         sys.exit("ganzoo-sample: no pretrained models are registered yet")
+    labels = [int(x) for x in _LABELS.value] if _LABELS.value else None
     for name in names:
         out = _OUT.value if _OUT.value and len(names) == 1 else os.path.join(_OUT_DIR.value, f"{name}.png")
         try:
-            labels = [int(x) for x in _LABELS.value] if _LABELS.value else None
             print(sample_to_png(name, _NUM.value, _SEED.value, out, labels))
         except KeyError as e:
             sys.exit(f"ganzoo-sample: {e.args[0]}")
