@@ -129,6 +129,27 @@ def _prepare(image, resolution, channels):
     return tf.ensure_shape(image, [resolution, resolution, channels])
 
 
+def real_images(source, resolution, channels, split="train", domain=None, names=None,
+                labels=False):
+    """Unshuffled, finite dataset of uint8 images [R, R, C] (or (image, label)) prepared like
+    the training data (centre crop, antialiased resize), for evaluation. ``domain`` "A"/"B"
+    picks one side of a two-domain source; ``names`` filters a folder by file name."""
+    kind, where = parse_source(source)
+    if is_two_domain(source):
+        if domain not in DOMAINS:
+            raise ValueError(f"{source} has two domains; pass domain='A' or 'B'")
+        cfg = dict(source=source, resolution=resolution, channels=channels)
+        ds = _domain(cfg, kind, where, split, domain, resolution, channels, 0, False, False)
+        return ds.map(lambda image: (image, 0)) if labels else ds
+    if kind == "npz":
+        ds = _npz(where, split, resolution, channels, labels)
+    elif kind == "folder":
+        ds = _folder(where, resolution, channels, 0, 0.01, shuffle_files=False, names=names)
+    else:
+        ds = _tfds(where, split, resolution, channels, labels, None, False)
+    return ds if labels else ds.map(lambda image, label: image)
+
+
 # --- npz ---------------------------------------------------------------------------------------
 
 def _npz(path, split, resolution, channels, labels):
@@ -202,12 +223,16 @@ def _headers(paths):
 
 
 def _folder(root, resolution, channels, seed, max_bad_fraction, prepare=None,
-            shuffle_files=True):
+            shuffle_files=True, names=None):
     """(image, label) per usable file. ``prepare(uint8 image)`` replaces the default centre
-    crop + resize; ``shuffle_files=False`` keeps the sorted file order."""
+    crop + resize; ``shuffle_files=False`` keeps the sorted file order; ``names`` (a set of
+    file names) keeps only those files."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"image folder not found: {root}")
     paths, labels = _scan(root)
+    if names is not None:
+        kept = [(p, y) for p, y in zip(paths, labels) if os.path.basename(p) in names]
+        paths, labels = [p for p, _ in kept], [y for _, y in kept]
     if not paths:
         raise ValueError(f"no images found in {root} (looked recursively for "
                          f"{', '.join(IMAGE_EXTENSIONS)}, any case)")

@@ -6,11 +6,14 @@ TensorBoard scalars and image grids under ``tensorboard/``, PNG grids from a fix
 under ``samples/``, and the generator as a SavedModel under ``export/``. Running again with
 the same workdir resumes from the last checkpoint. Ctrl-C (or SIGTERM) saves, then exits.
 """
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import platform
 import signal
+import socket
 import time
 
 import keras
@@ -29,6 +32,33 @@ OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop
 
 class Diverged(RuntimeError):
     pass
+
+
+class WorkdirBusy(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir):
+    """One trainer per workdir: an exclusive ``flock`` on ``workdir/.lock``. The kernel drops
+    it when its process dies (even by kill -9), so a stale lock never blocks a resume."""
+    f = open(os.path.join(workdir, ".lock"), "a+")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            raise WorkdirBusy(f"{workdir} is in use by another trainer ({owner}); wait for it to "
+                              "finish or stop it, or use another --workdir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock
 
 
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -144,8 +174,14 @@ class _StopRequests:
 
 
 def run(config, workdir, callbacks=(), stream=None):
-    """Train ``config`` in ``workdir`` up to ``config.train.steps``; returns the last logs."""
+    """Train ``config`` in ``workdir`` up to ``config.train.steps``; returns the last logs.
+    Raises WorkdirBusy when another trainer holds the workdir."""
     os.makedirs(workdir, exist_ok=True)
+    with workdir_lock(workdir):
+        return _run(config, workdir, callbacks, stream)
+
+
+def _run(config, workdir, callbacks, stream):
     model, precision, jit = build(config)
     runtime = runtime_info(precision, jit)
     write_config(config, workdir, runtime)

@@ -124,3 +124,33 @@ def test_kill_9_then_same_command_resumes(npz, tmp_path):
     log = train(npz, tmp_path, last + 2)
     assert f"at step {last}" in log
     assert checkpoints(tmp_path)[-1] == last + 2
+
+
+def test_second_trainer_on_a_workdir_is_refused_and_a_dead_ones_lock_is_not(tmp_path):
+    from ganzoo import training
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from ganzoo import training\n"
+         f"with training.workdir_lock({str(tmp_path)!r}):\n"
+         "    print('held', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(training.WorkdirBusy, match=f"in use by another trainer \\(pid {holder.pid} "):
+            with training.workdir_lock(str(tmp_path)):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs, the lock file stays behind
+        holder.wait(timeout=30)
+    assert (tmp_path / ".lock").exists()
+    with training.workdir_lock(str(tmp_path)):
+        assert f"pid {os.getpid()} " in (tmp_path / ".lock").read_text()
+
+
+def test_cli_user_error_is_one_line_and_verbose_shows_the_traceback(tmp_path):
+    argv = command(tmp_path / "missing.npz", tmp_path / "run", 1)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "ganzoo-train: error: npz file not found: " in out.stderr
+    assert "Traceback" not in out.stderr
+    out = subprocess.run(argv + ["--verbose"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "Traceback" in out.stderr and "FileNotFoundError" in out.stderr

@@ -10,6 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from ganzoo.cli import user_errors  # noqa: E402
+
 _NUM = flags.DEFINE_integer("num", 16, "How many images.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed: the same seed gives the same images.")
 _OUT = flags.DEFINE_string("out", None, "PNG path (default NAME.png in --out_dir).")
@@ -46,10 +48,8 @@ def main(argv):
     labels = [int(x) for x in _LABELS.value] if _LABELS.value else None
     for name in names:
         out = _OUT.value if _OUT.value and len(names) == 1 else os.path.join(_OUT_DIR.value, f"{name}.png")
-        try:
+        with user_errors("ganzoo-sample"):
             print(sample_to_png(name, _NUM.value, _SEED.value, out, labels))
-        except KeyError as e:
-            sys.exit(f"ganzoo-sample: {e.args[0]}")
 
 
 def run():

@@ -9,6 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from ganzoo.cli import user_errors  # noqa: E402
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file and argument, FILE.py:ARG.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, samples, logs, export.")
@@ -36,8 +38,8 @@ def check_config_args(argv):
     if spec and keys:
         try:
             config.check_overrides(config.load(spec), keys)
-        except KeyError as e:
-            sys.exit(f"ganzoo-train: {e.args[0]}")
+        except (KeyError, FileNotFoundError) as e:
+            sys.exit(f"ganzoo-train: error: {e.args[0]}")
 
 
 def main(argv):
@@ -46,7 +48,8 @@ def main(argv):
     setup_logging()
     from ganzoo import training
     try:
-        training.run(_CONFIG.value, _WORKDIR.value)
+        with user_errors("ganzoo-train"):
+            training.run(_CONFIG.value, _WORKDIR.value)
     except training.Interrupted:
         # The checkpoint is on disk; skip interpreter teardown, where live tf.data threads
         # have crashed the process once (SIGSEGV) after a Ctrl-C.
