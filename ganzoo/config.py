@@ -57,7 +57,8 @@ def base_config(variant, dataset, **model):
         jit_compile="auto",    # true | false | auto
         d_optimizer=optimizer(beta_1=0.5), g_optimizer=optimizer(beta_1=0.5),
         log_every=50, sample_every=500, checkpoint_every=500, keep_checkpoints=3,
-        num_samples=64, export=True))
+        num_samples=64, export=True,
+        max_retries=2))       # restores of the last good checkpoint after a non-finite step
     return c
 
 

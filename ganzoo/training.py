@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import platform
 import signal
@@ -112,6 +113,14 @@ def write_samples(model, inputs, path, writer, step):
         tf.summary.image("samples", picture[None], step=step)
 
 
+def nonfinite(logs, weights_finite):
+    """What went non-finite in a step: the names of bad logs, "the weights", or ""."""
+    bad = [k for k, v in logs.items() if not math.isfinite(v)]
+    if bad:
+        return "the " + ", ".join(bad)
+    return "" if bool(weights_finite()) else "the weights"
+
+
 def pipeline(config, model, stage, seed, jit):
     """(batch iterator, compiled train step) for one stage of the run."""
     from ganzoo import data
@@ -207,9 +216,11 @@ def _run(config, workdir, callbacks, stream):
         write_samples(model, preview, os.path.join(workdir, "samples", f"step_{at:07d}.png"),
                       writer, at)
 
-    callbacks = keras.callbacks.CallbackList(
-        [keras.callbacks.TerminateOnNaN(), *callbacks], model=model)
-    logs = {}
+    callbacks = keras.callbacks.CallbackList(list(callbacks), model=model)
+    weights_finite = tf.function(lambda: tf.reduce_all(
+        [tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables]))
+    max_retries = int(config.train.get("max_retries", 2))
+    logs, retries = {}, 0
     if start < total:
         progress = Progress(total, start, stream=stream)
         t0, at, stage = time.perf_counter(), start, object()
@@ -218,8 +229,10 @@ def _run(config, workdir, callbacks, stream):
             while at < total:
                 if model.stage(at) != stage:
                     stage = model.stage(at)
-                    # Seeded by the step, so a resumed run does not replay the batches it has seen.
-                    batches, train_step = pipeline(config, model, stage, config.train.seed + at, jit)
+                    # Seeded by the step, so a resumed run does not replay the batches it has
+                    # seen; a retry after divergence also shifts it, to draw other batches.
+                    batches, train_step = pipeline(config, model, stage,
+                                                   config.train.seed + at + 7919 * retries, jit)
                     per_step = (stage or {}).get("batch_size", config.train.batch_size)
                     if stage:
                         log.info("step %d: stage %s", at, stage)
@@ -235,8 +248,27 @@ def _run(config, workdir, callbacks, stream):
                 at += 1
                 callbacks.on_train_batch_end(at, logs)
                 if model.stop_training:
-                    raise Diverged(f"loss became {logs.get('loss')} at step {at}; the last good "
+                    raise Diverged(f"a callback stopped the run at step {at}; the last good "
                                    f"checkpoint is {manager.latest_checkpoint}.")
+                bad = nonfinite(logs, weights_finite)
+                if bad:
+                    last = manager.latest_checkpoint
+                    if retries >= max_retries or last is None:
+                        raise Diverged(
+                            f"{bad} became non-finite at step {at} after {retries} retr"
+                            f"{'y' if retries == 1 else 'ies'} (train.max_retries={max_retries}); "
+                            f"the last good checkpoint is {last or 'none (no checkpoint yet)'}. "
+                            "Lower the learning rates or change the seed, then rerun to resume.")
+                    retries += 1
+                    ckpt.restore(last).assert_existing_objects_matched()
+                    log.warning("%s became non-finite at step %d: restored %s, retry %d of %d "
+                                "with other batches and noise", bad, at, last, retries, max_retries)
+                    at = int(step)
+                    model.seed_generator.state.assign_add(
+                        tf.constant([0, 7919], model.seed_generator.state.dtype))
+                    stage = object()  # remake the pipeline with the shifted seed
+                    tick = time.perf_counter()
+                    continue
                 step.assign(at)
                 seen.assign_add(per_step)
                 seconds.assign_add(time.perf_counter() - tick)
@@ -263,6 +295,8 @@ def _run(config, workdir, callbacks, stream):
             save_samples(at)
     writer.flush()
     if config.train.export:
+        if not bool(weights_finite()):  # never hand out a NaN generator
+            raise Diverged(f"the weights are non-finite at step {int(step)}; not exporting")
         model.export(os.path.join(workdir, "export"),
                      metadata=dict(step=int(step), images_seen=int(seen),
                                    train_seconds=round(float(seconds), 1), runtime=runtime,

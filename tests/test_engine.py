@@ -131,3 +131,58 @@ def test_divergence_stops_the_run_without_checkpointing_it(tmp_path):
         training.run(config, str(tmp_path / "run"), callbacks=[StopAtStep3()])
     saved = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.index"))
     assert saved == ["ckpt-2.index"]
+
+
+class PoisonAt(keras.callbacks.Callback):
+    """Writes NaN into a generator weight after step ``at``, ``times`` times."""
+
+    def __init__(self, at, times):
+        super().__init__()
+        self.at, self.times = at, times
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.at and self.times:
+            self.times -= 1
+            v = self.model.generator.trainable_variables[0]
+            v.assign(tf.fill(v.shape, float("nan")))
+
+
+def _nan_config(tmp_path, steps=8):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x_train=rng.integers(0, 256, (16, 8, 8), dtype=np.uint8),
+             y_train=np.zeros(16, np.uint8))
+    config = tiny_config("dcgan")
+    config.data.source = f"npz:{tmp_path / 'd.npz'}"
+    config.train.steps, config.train.checkpoint_every = steps, 2
+    return config
+
+
+def test_nonfinite_weights_restore_the_last_checkpoint_and_retry(tmp_path, caplog):
+    config = _nan_config(tmp_path)
+    with caplog.at_level("WARNING", logger="ganzoo"):
+        training.run(config, str(tmp_path / "run"), callbacks=[PoisonAt(3, times=1)])
+    assert "the weights became non-finite at step 3: restored" in caplog.text
+    assert "ckpt-2" in caplog.text and "retry 1 of 2" in caplog.text
+    exported = tf.saved_model.load(str(tmp_path / "run" / "export"))
+    images = exported.signatures["sample"](num_samples=tf.constant(4), seed=tf.constant(0, tf.int64))
+    assert images["images"].shape[0] == 4
+    saved = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.index"))
+    assert saved[-1] == "ckpt-8.index"
+
+
+def test_divergence_past_max_retries_stops_and_exports_nothing(tmp_path):
+    config = _nan_config(tmp_path)
+    config.train.max_retries = 1
+    with pytest.raises(training.Diverged, match=r"the weights became non-finite at step 3 after 1 "
+                                                r"retry \(train.max_retries=1\); the last good "
+                                                r"checkpoint is .*ckpt-2"):
+        training.run(config, str(tmp_path / "run"), callbacks=[PoisonAt(3, times=5)])
+    assert not (tmp_path / "run" / "export").exists()
+
+
+def test_nan_loss_is_caught_in_the_step_it_appears(tmp_path):
+    config = _nan_config(tmp_path)
+    config.train.max_retries = 0
+    config.train.d_optimizer.learning_rate = float("inf")
+    with pytest.raises(training.Diverged, match=r"non-finite at step 1 .*none \(no checkpoint yet\)"):
+        training.run(config, str(tmp_path / "run"))
