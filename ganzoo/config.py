@@ -58,7 +58,8 @@ def base_config(variant, dataset, **model):
         d_optimizer=optimizer(beta_1=0.5), g_optimizer=optimizer(beta_1=0.5),
         log_every=50, sample_every=500, checkpoint_every=500, keep_checkpoints=3,
         num_samples=64, export=True,
-        max_retries=2))       # restores of the last good checkpoint after a non-finite step
+        max_retries=2,         # restores of the last good checkpoint after a non-finite step
+        deterministic=False))  # enable_op_determinism(): bitwise repeatable (and resumable) runs
     return c
 
 

@@ -54,8 +54,9 @@ def parse_source(source):
     return kind, (os.path.expanduser(rest) if kind != "tfds" else rest)
 
 
-def make(cfg, batch_size, *, seed=0, repeat=True):
-    """Batched dataset of float32 images [B, R, R, C] in [-1, 1], or (images, int32 labels)."""
+def make(cfg, batch_size, *, seed=0, repeat=True, skip=0):
+    """Batched dataset of float32 images [B, R, R, C] in [-1, 1], or (images, int32 labels).
+    ``skip`` drops the first batches unprocessed: a resumed run continues the same order."""
     for key in ("source", "resolution", "channels"):
         if cfg.get(key, None) is None:
             raise KeyError(f"data config needs {key!r}")
@@ -71,7 +72,8 @@ def make(cfg, batch_size, *, seed=0, repeat=True):
     if is_two_domain(cfg["source"]):
         if labels:
             raise ValueError(f"{cfg['source']} has two unlabelled domains; set data.labels=False")
-        return _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed, repeat)
+        return _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed, repeat,
+                           skip)
     if kind == "npz":
         ds = _npz(where, split, resolution, channels, labels)
     elif kind == "folder":
@@ -99,7 +101,7 @@ def make(cfg, batch_size, *, seed=0, repeat=True):
             images = tf.where((coin < 0.5)[:, None, None, None], tf.reverse(images, [2]), images)
         return (images, y) if labels else images
 
-    ds = ds.enumerate().map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.enumerate().skip(skip).map(finish, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -356,7 +358,7 @@ def _domain(cfg, kind, where, split, domain, resolution, channels, seed, augment
     return ds.map(lambda image, label: image)
 
 
-def _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed, repeat):
+def _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed, repeat, skip=0):
     """Batches ``(a, b)`` of float32 [B, R, R, C] in [-1, 1] from two unpaired domains.
 
     Each domain is read, cached, shuffled (its own seed) and repeated on its own, then the two
@@ -394,5 +396,5 @@ def _two_domain(cfg, kind, where, split, resolution, channels, batch_size, seed,
     def scale(a, b):
         return tf.cast(a, tf.float32) / 127.5 - 1.0, tf.cast(b, tf.float32) / 127.5 - 1.0
 
-    ds = tf.data.Dataset.zip(tuple(parts)).batch(batch_size, drop_remainder=True)
+    ds = tf.data.Dataset.zip(tuple(parts)).batch(batch_size, drop_remainder=True).skip(skip)
     return ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -97,6 +97,9 @@ def build(config):
     """The compiled model for ``config``, built under its precision policy (no data needed)."""
     precision = policies.resolve_precision(config.train.precision)
     jit = policies.resolve_jit(config.train.jit_compile)
+    # Seeds Python, NumPy, TF and Keras' global generator: unseeded initializers draw from it,
+    # so the same seed gives the same initial weights in any process.
+    keras.utils.set_random_seed(int(config.train.seed))
     with policies.dtype_policy(precision):
         model = models.build(config.model, seed=config.train.seed)
     steps = int(config.train.steps)
@@ -121,13 +124,14 @@ def nonfinite(logs, weights_finite):
     return "" if bool(weights_finite()) else "the weights"
 
 
-def pipeline(config, model, stage, seed, jit):
-    """(batch iterator, compiled train step) for one stage of the run."""
+def pipeline(config, model, stage, seed, jit, skip=0):
+    """(batch iterator, compiled train step) for one stage of the run; the data order is a
+    function of ``seed`` alone and the first ``skip`` batches are dropped."""
     from ganzoo import data
     data_cfg = config.data.to_dict()
     data_cfg.update((stage or {}).get("data", {}))
     batch_size = (stage or {}).get("batch_size", config.train.batch_size) * model.n_critic
-    dataset = data.make(data_cfg, batch_size, seed=seed)
+    dataset = data.make(data_cfg, batch_size, seed=seed, skip=skip)
     return iter(dataset), tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
 
 
@@ -191,6 +195,8 @@ def run(config, workdir, callbacks=(), stream=None):
 
 
 def _run(config, workdir, callbacks, stream):
+    if config.train.get("deterministic", False):
+        tf.config.experimental.enable_op_determinism()
     model, precision, jit = build(config)
     runtime = runtime_info(precision, jit)
     write_config(config, workdir, runtime)
@@ -229,10 +235,11 @@ def _run(config, workdir, callbacks, stream):
             while at < total:
                 if model.stage(at) != stage:
                     stage = model.stage(at)
-                    # Seeded by the step, so a resumed run does not replay the batches it has
-                    # seen; a retry after divergence also shifts it, to draw other batches.
+                    # One data order per run (a retry after divergence shifts it, to draw other
+                    # batches), skipped to the step: a resumed run sees what an uninterrupted
+                    # one would have seen.
                     batches, train_step = pipeline(config, model, stage,
-                                                   config.train.seed + at + 7919 * retries, jit)
+                                                   config.train.seed + 7919 * retries, jit, skip=at)
                     per_step = (stage or {}).get("batch_size", config.train.batch_size)
                     if stage:
                         log.info("step %d: stage %s", at, stage)
