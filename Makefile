@@ -11,6 +11,8 @@ DATA ?= ../shared/data
 $(BIN)/ganzoo-train: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
+	# --no-deps: it declares full `tensorflow`; the protos it needs come with tensorflow-cpu
+	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
 	touch $@
 
 setup: $(BIN)/ganzoo-train
