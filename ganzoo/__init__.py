@@ -13,12 +13,23 @@ def list_models():
     return registry.list_models()
 
 
-def load(name):
-    """The pretrained model ``name`` (or a SavedModel folder path), verified against its sha256."""
+class UntrustedModel(PermissionError):
+    pass
+
+
+def load(name, trust=False):
+    """The pretrained model ``name``, verified against the sha256 its registry entry pins.
+
+    A SavedModel is a program (TensorFlow's SECURITY.md): loading one runs its graph. So a
+    folder path loads only with ``trust=True``, saying you trust whoever wrote it."""
     import os
 
     from ganzoo import hub, pretrained, registry
     if os.path.isdir(name):
+        if not trust:
+            raise UntrustedModel(
+                f"{name} is a folder, not a registry entry: a SavedModel is a program, so ganzoo "
+                "loads unpinned ones only with trust=True (--trust on the command line)")
         return pretrained.Pretrained(name)
     entry = registry.get(name)
     return pretrained.Pretrained(hub.locate(name, entry))

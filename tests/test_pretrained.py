@@ -148,7 +148,7 @@ def test_url_download_verifies_and_caches(tiny, isolated):
     assert path == str(isolated / "cache" / "tiny" / "1")
     assert os.listdir(isolated / "cache" / "tiny") == ["1"]  # no temporary leftovers
     assert hub.tree_sha256(path) == entry["sha256"]
-    images = ganzoo.load(path).sample(2, seed=3)
+    images = ganzoo.load(path, trust=True).sample(2, seed=3)  # verified by locate
     assert images.shape == (2, 8, 8, 1)
     assert hub.locate("tiny", entry) == path  # second time: from the cache, server gone
 
@@ -195,7 +195,7 @@ def test_archive_with_escaping_paths_is_refused(isolated):
 # ---- the loaded model ------------------------------------------------------------------------
 
 def test_pretrained_api(tiny):
-    model = ganzoo.load(tiny)
+    model = ganzoo.load(tiny, trust=True)
     assert (model.latent_dim, model.num_classes, model.resolution, model.channels) == (4, 0, 8, 1)
     z = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_array_equal(model.generate(z), model.generate(z))
@@ -210,7 +210,7 @@ def test_pretrained_api(tiny):
 def test_conditional_pretrained_follows_labels(tmp_path):
     model, _, _ = training.build(tiny_config("cgan"))
     export.save_generator(model, str(tmp_path / "m"))
-    loaded = ganzoo.load(str(tmp_path / "m"))
+    loaded = ganzoo.load(str(tmp_path / "m"), trust=True)
     assert loaded.num_classes == 10
     a = loaded.sample(4, seed=0, labels=[0, 0, 0, 0])
     b = loaded.sample(4, seed=0, labels=[5, 5, 5, 5])
@@ -221,11 +221,11 @@ def test_conditional_pretrained_follows_labels(tmp_path):
 
 def test_same_seed_same_images_across_processes(tiny):
     code = ("import hashlib, ganzoo, sys; "
-            f"print(hashlib.sha256(ganzoo.load({tiny!r}).sample(4, seed=7).tobytes()).hexdigest())")
+            f"print(hashlib.sha256(ganzoo.load({tiny!r}, trust=True).sample(4, seed=7).tobytes()).hexdigest())")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                            timeout=120).stdout.split()[-1] for _ in range(2)]
-    here = hashlib.sha256(ganzoo.load(tiny).sample(4, seed=7).tobytes()).hexdigest()
+    here = hashlib.sha256(ganzoo.load(tiny, trust=True).sample(4, seed=7).tobytes()).hexdigest()
     assert outs == [here, here]
 
 
@@ -272,3 +272,9 @@ def test_publish_writes_card_samples_and_pins_the_hash(tmp_path):
     assert (folder / "samples.png").exists()
     with pytest.raises(FileExistsError):
         publish.publish(str(tmp_path / "run"), "tiny", "mnist", out=str(tmp_path / "zoo"))
+
+
+def test_a_folder_loads_only_when_trusted(tiny):
+    with pytest.raises(ganzoo.UntrustedModel, match="a SavedModel is a program.*trust=True"):
+        ganzoo.load(tiny)
+    assert ganzoo.load(tiny, trust=True).sample(1, seed=0).shape[0] == 1

@@ -15,6 +15,9 @@ from absl import app, flags  # noqa: E402
 
 from ganzoo.cli import user_errors  # noqa: E402
 
+_TRUST = flags.DEFINE_bool("trust", False, "Allow a SavedModel folder instead of a registry name. "
+                           "A SavedModel is a program: only for folders whose author you trust.")
+
 _METRIC = flags.DEFINE_list("metric", ["fid", "kid", "pr", "is", "accuracy"],
                             "Metrics: fid, kid, pr (precision/recall), is, accuracy.")
 _EXTRACTOR = flags.DEFINE_string("extractor", None, "Feature extractor (default: the dataset's).")
@@ -42,7 +45,7 @@ def evaluate(target):
     if kind in ("gmm", "real") and dataset:
         ev = evaluate.Evaluator(dataset, _EXTRACTOR.value, _NUM.value, _SEED.value, wanted)
         return ev.floor() if kind == "gmm" else ev.ceiling()
-    model = ganzoo.load(target)
+    model = ganzoo.load(target, trust=_TRUST.value)
     dataset = _DATASET.value or (model.card.get("dataset") or {}).get("name")
     if not dataset:
         raise ValueError(f"{target} has no model card naming its dataset; pass --dataset")

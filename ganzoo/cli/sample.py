@@ -12,6 +12,9 @@ from absl import app, flags  # noqa: E402
 
 from ganzoo.cli import user_errors  # noqa: E402
 
+_TRUST = flags.DEFINE_bool("trust", False, "Allow a SavedModel folder instead of a registry name. "
+                           "A SavedModel is a program: only for folders whose author you trust.")
+
 _NUM = flags.DEFINE_integer("num", 16, "How many images.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed: the same seed gives the same images.")
 _OUT = flags.DEFINE_string("out", None, "PNG path (default NAME.png in --out_dir).")
@@ -19,12 +22,12 @@ _OUT_DIR = flags.DEFINE_string("out_dir", "samples", "Folder for grids when --ou
 _LABELS = flags.DEFINE_list("labels", None, "Class labels for conditional models (cycled).")
 
 
-def sample_to_png(name, num, seed, out, labels=None):
+def sample_to_png(name, num, seed, out, labels=None, trust=False):
     import numpy as np
 
     import ganzoo
     from ganzoo import images
-    model = ganzoo.load(name)
+    model = ganzoo.load(name, trust=trust)
     if model.kind == "noise":
         if labels is not None:
             labels = np.resize(np.asarray(labels, np.int32), num)
@@ -49,7 +52,7 @@ def main(argv):
     for name in names:
         out = _OUT.value if _OUT.value and len(names) == 1 else os.path.join(_OUT_DIR.value, f"{name}.png")
         with user_errors("ganzoo-sample"):
-            print(sample_to_png(name, _NUM.value, _SEED.value, out, labels))
+            print(sample_to_png(name, _NUM.value, _SEED.value, out, labels, _TRUST.value))
 
 
 def run():
