@@ -1,6 +1,12 @@
 """The evaluation protocol: an exported generator's samples against real training images,
 through one feature extractor, with a floor and a ceiling scored the same way.
 
+Metrics: FID (float64 Fréchet distance of feature means/covariances, streamed), KID (unbiased,
+cubic polynomial kernel, 100 subsets of up to 1,000), precision/recall (k=3 nearest-neighbour
+manifolds), and, where the extractor classifies the dataset's classes (MNIST, CIFAR-10), the
+Inception-Score formula on its class probabilities and, for conditional models, the accuracy of
+the classifier on samples of each requested class.
+
 Per dataset (``PROTOCOLS``): the reference is the training split; ``num`` generated images
 (``sample(256, seed=i)`` for i = seed, seed+1, ...; conditional models cycle the classes) are
 compared with it; the ceiling is ``num`` held-out real images; the floor is a Gaussian mixture
@@ -27,10 +33,11 @@ def protocols():
     celeba = os.path.join(root, "celeba")
     return {
         "mnist": dict(source=f"npz:{root}/mnist.npz", resolution=28, channels=1, num=10000,
-                      extractor="mnist", reference=dict(split="train"), heldout=dict(split="test")),
+                      extractor="mnist", reference=dict(split="train"), heldout=dict(split="test"),
+                      class_scores=True),
         "cifar10": dict(source=f"folder:{root}/cifar10/train", resolution=32, channels=3, num=10000,
                         extractor="cifar10", reference={},
-                        heldout=dict(source=f"folder:{root}/cifar10/test")),
+                        heldout=dict(source=f"folder:{root}/cifar10/test"), class_scores=True),
         # the faces' identity file splits them: train for reference, validation + test held out
         "celeba": dict(source=f"folder:{celeba}/img_align_celeba", resolution=64, channels=3,
                        num=1200, extractor="celeba", identity=f"{celeba}/identity.txt",
@@ -171,7 +178,10 @@ class Evaluator:
         self.extractor = extractor
         self.num = int(num or self.protocol["num"])
         self.seed = seed
-        self.classes = bool(getattr(self.extractor, "num_classes", 0))
+        # IS and class accuracy only where the extractor classifies the dataset's own classes
+        # (not the face net's identities)
+        self.classes = bool(self.protocol.get("class_scores")) and bool(
+            getattr(self.extractor, "num_classes", 0))
         self.wanted = set(metrics_wanted)
         self._real = None
 
@@ -296,3 +306,23 @@ def markdown_table(results):
             lines.append(row(f"| `{name}`", block))
         lines.append(row("| GMM on pixels (floor)", r["floor"]))
     return "\n".join(lines)
+
+
+def results_from_cards(baselines):
+    """``evaluate_all``'s shape rebuilt from ``baselines`` (JSON) and the shipped cards'
+    metrics blocks, for the README table without re-running anything."""
+    import json
+
+    import ganzoo
+    from ganzoo import hub, registry
+    with open(baselines) as f:
+        results = {d: dict(r, models={}) for d, r in json.load(f).items()}
+    for name in ganzoo.list_models():
+        entry = registry.get(name)
+        card = os.path.join(hub.REPO_MODELS, name, str(entry["version"]), "model_card.json")
+        if entry["dataset"] in results and os.path.exists(card):
+            with open(card) as f:
+                block = json.load(f).get("metrics")
+            if block:
+                results[entry["dataset"]]["models"][name] = block
+    return results

@@ -148,14 +148,17 @@ def softmax(logits):
     return special.softmax(np.asarray(logits, np.float64), axis=-1)
 
 
-def inception_score(probs=None, splits=10, logits=None):
+def inception_score(probs=None, splits=10, logits=None, seed=0):
     """Inception Score (mean, std) over `splits` chunks: exp(E_x KL(p(y|x) || p(y))).
 
-    Pass class probabilities [n, classes], or `logits=` instead.
+    Pass class probabilities [n, classes], or `logits=` instead. Rows are shuffled (seeded)
+    before splitting: images sorted by class (a class-folder test set) would otherwise give
+    single-class chunks and a score near 1.
     """
     if (probs is None) == (logits is None):
         raise ValueError("pass exactly one of probs or logits")
     p = softmax(logits) if logits is not None else np.asarray(probs, np.float64)
+    p = p[np.random.default_rng(seed).permutation(len(p))]
     scores = []
     for part in np.array_split(p, splits):
         kl = special.rel_entr(part, part.mean(0, keepdims=True)).sum(1)  # 0 log 0 = 0

@@ -39,7 +39,7 @@ def toy(tmp_path, monkeypatch):
              x_test=digits(100), y_test=np.zeros(100, np.uint8))
     protocols = {"toy": dict(source=f"npz:{path}", resolution=28, channels=1, num=64,
                              extractor=PoolExtractor(), reference=dict(split="train"),
-                             heldout=dict(split="test"))}
+                             heldout=dict(split="test"), class_scores=True)}
     monkeypatch.setattr(evaluate, "protocols", lambda: protocols)
     return evaluate.Evaluator("toy", extractor=PoolExtractor())
 

@@ -153,9 +153,9 @@ def test_kid_same_vs_shifted():
 def test_inception_score():
     uniform = np.full((100, 10), 0.1)
     assert metrics.inception_score(uniform) == pytest.approx((1.0, 0.0))
-    confident = np.tile(np.eye(10), (50, 1))  # each of the 10 splits holds every class 5 times
-    assert metrics.inception_score(confident, splits=10) == pytest.approx((10.0, 0.0))
-    score, _ = metrics.inception_score(logits=np.tile(50 * np.eye(10), (50, 1)))
+    confident = np.tile(np.eye(10), (50, 1))  # one split: every class 50 times
+    assert metrics.inception_score(confident, splits=1) == pytest.approx((10.0, 0.0))
+    score, _ = metrics.inception_score(logits=np.tile(50 * np.eye(10), (50, 1)), splits=1)
     assert score == pytest.approx(10.0, rel=1e-6)
     with pytest.raises(ValueError):
         metrics.inception_score()
@@ -198,3 +198,10 @@ def test_classifier_accuracy():
     assert metrics.classifier_accuracy(logits, labels) == 1.0
     assert metrics.classifier_accuracy(labels, labels) == 1.0
     assert metrics.classifier_accuracy(logits, rng.permutation(labels)) == pytest.approx(0.1, abs=0.02)
+
+
+def test_inception_score_does_not_depend_on_row_order():
+    c = 10
+    sorted_by_class = np.repeat(np.eye(c), 50, axis=0)  # confident, grouped by class
+    mean, _ = metrics.inception_score(sorted_by_class, splits=10)
+    assert mean > 0.9 * c

@@ -1,10 +1,11 @@
-"""ganzoo-eval NAME|SAVEDMODEL|gmm:DATASET|real:DATASET|all --metric=fid,kid,pr --num=N
+"""ganzoo-eval NAME|SAVEDMODEL|gmm:DATASET|real:DATASET|all[:NAME,...]|table --metric=fid,kid,pr --num=N
 
 Scores the exported SavedModel (not a training object) against its dataset's reference images
 through a feature extractor (see ``ganzoo.evaluate``). ``gmm:DATASET`` scores the Gaussian
 mixture floor, ``real:DATASET`` held-out real images (the ceiling). ``all`` scores every
-pretrained model beside its floor and ceiling; with ``--update_cards`` it writes the metrics
-into the model cards and ``saved_models/baselines.json`` and prints the README table.
+pretrained model (``all:A,B`` the named ones) beside its floor and ceiling; with
+``--update_cards`` it writes the metrics into the model cards and ``saved_models/baselines.json``
+and prints the README table. ``table`` prints that table from the cards without evaluating.
 """
 import json
 import os
@@ -35,10 +36,16 @@ def evaluate(target):
     unknown = wanted - set(evaluate.ALL_METRICS)
     if unknown:
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {evaluate.ALL_METRICS}")
-    if target == "all":
-        from ganzoo.hub import REPO_MODELS
-        results = evaluate.evaluate_all(metrics_wanted=wanted, update_cards=_UPDATE.value,
-                                        baselines=os.path.join(REPO_MODELS, "baselines.json"))
+    from ganzoo.hub import REPO_MODELS
+    baselines = os.path.join(REPO_MODELS, "baselines.json")
+    if target == "table":
+        results = evaluate.results_from_cards(baselines)
+        print(evaluate.markdown_table(results))
+        return results
+    if target == "all" or target.startswith("all:"):
+        names = target[4:].split(",") if target.startswith("all:") else None
+        results = evaluate.evaluate_all(names, metrics_wanted=wanted, update_cards=_UPDATE.value,
+                                        baselines=baselines)
         print(evaluate.markdown_table(results))
         return results
     kind, _, dataset = target.partition(":")
@@ -55,12 +62,12 @@ def evaluate(target):
 
 def main(argv):
     if len(argv) != 2:
-        raise app.UsageError("usage: ganzoo-eval NAME|SAVEDMODEL|gmm:DATASET|real:DATASET|all "
+        raise app.UsageError("usage: ganzoo-eval NAME|SAVEDMODEL|gmm:DATASET|real:DATASET|all|table "
                              "[--metric=fid,kid,pr --num=N]")
     with user_errors("ganzoo-eval"):
         result = evaluate(argv[1])
     text = json.dumps(result, indent=2, sort_keys=True)
-    if argv[1] != "all":
+    if argv[1] != "table" and not argv[1].startswith("all"):
         print(text)
     if _JSON.value:
         with open(_JSON.value, "w") as f:
