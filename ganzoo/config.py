@@ -4,6 +4,7 @@ Dataset paths default to ``../shared/data`` (relative to where you run) and foll
 ``$GANZOO_DATA`` when it is set.
 """
 import os
+import re
 
 import ml_collections
 
@@ -55,6 +56,7 @@ def base_config(variant, dataset, **model):
         steps=10000, batch_size=64, seed=0,
         precision="auto",      # float32 | mixed_bfloat16 | mixed_float16 | auto
         jit_compile="auto",    # true | false | auto
+        strategy="default",    # default | mirrored | multi_worker | tpu (tf.distribute)
         d_optimizer=optimizer(beta_1=0.5), g_optimizer=optimizer(beta_1=0.5),
         log_every=50, sample_every=500, checkpoint_every=500, keep_checkpoints=3,
         num_samples=64, export=True,
@@ -69,7 +71,8 @@ def load(spec):
 
     path, _, arg = spec.partition(":")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} not found")
+        raise FileNotFoundError(f"config file {path!r} not found; pass --config=FILE.py:ARG, "
+                                "e.g. zoo_configs/dcgan.py:mnist")
     name = "ganzoo_config_" + os.path.splitext(os.path.basename(path))[0]
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
@@ -93,3 +96,66 @@ def check_overrides(config, keys):
     for key in keys:
         if key not in valid and not any(v.startswith(key + ".") for v in valid):
             lookup(dict.fromkeys(valid), key, "config key")
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               tuple: "a tuple like (1, 2)"}
+
+
+def _override_keys(argv, name):
+    """The KEY of every ``--config.KEY[=VALUE]`` / ``--noconfig.KEY`` in argv, as written."""
+    return [m.group(2) for a in argv for m in [re.match(rf"--?(no)?{name}\.([^=]*)", a)] if m]
+
+
+def _refused(name, key, value, config):
+    """One line for an override whose value the key's type refuses."""
+    default = config
+    for part in key.split("."):
+        default = default[part]
+    if isinstance(default, ml_collections.ConfigDict):
+        keys = sorted(flat_keys(default, key + "."))
+        return (f"--{name}.{key}: {key} is a group of keys ({', '.join(keys[:3])}, ...), not "
+                f"{value!r}; set them one by one, e.g. --{name}.{keys[0]}=...")
+    what = _TYPE_NAMES.get(type(default), type(default).__name__)
+    return f"--{name}.{key}: {key} takes {what} (default {default!r}), not {value!r}"
+
+
+def parse_overrides(argv, name="config"):
+    """The ConfigDict that ``--config=FILE.py:ARG --config.KEY=VALUE ...`` in ``argv`` (argv[0]
+    is the program) gives, parsed by ml_collections exactly as ``ganzoo-train`` parses it, so
+    a bad override fails here, before any work, with one line: KeyError for an unknown key
+    (close matches and the valid keys), ValueError for a value the key's type refuses (the key,
+    the type it takes, its default). Other arguments are ignored. Returns None when ``argv``
+    names no config file."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    argv = [str(a) for a in argv]
+    specs = [m.group(1) for a in argv for m in [re.match(rf"--?{name}=(.*)", a)] if m]
+    specs += [b for a, b in zip(argv, argv[1:]) if a in (f"--{name}", f"-{name}")]
+    spec = specs[-1] if specs else None
+    if spec is None:
+        return None
+    config = load(spec)
+    keys = _override_keys(argv, name)
+    check_overrides(config, keys)
+    leaves = set(flat_keys(config))
+    group = next((k for k in keys if k not in leaves), None)
+    if group is not None:  # ml_collections would replace the whole group, dropping its keys
+        given = [a.split("=", 1)[1] for a in argv
+                 if re.match(rf"--?(no)?{name}\.{re.escape(group)}=", a)]
+        raise ValueError(_refused(name, group, given[-1] if given else "", config))
+    values = flags.FlagValues()
+    holder = config_flags.DEFINE_config_file(name, None, flag_values=values, lock_config=True,
+                                             sys_argv=argv)
+    try:
+        values(argv, known_only=True)
+    except flags.Error as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        m = re.match(rf"flag --{name}\.([\w.]+)=(.*?): ", str(e).strip(), re.DOTALL)
+        if not m:
+            raise ValueError(f"{text} (overrides look like --{name}.train.steps=1000)") from e
+        key, value = m.groups()
+        given = [a.split("=", 1)[1] for a in argv if re.match(rf"--?{name}\.{re.escape(key)}=", a)]
+        raise ValueError(_refused(name, key, given[-1] if given else value, config)) from e
+    return holder.value

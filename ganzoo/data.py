@@ -31,6 +31,7 @@ batch(drop_remainder) -> scale x/127.5 - 1 (+ optional horizontal flip) -> prefe
 """
 import logging
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -156,23 +157,48 @@ def real_images(source, resolution, channels, split="train", domain=None, names=
 
 def _npz(path, split, resolution, channels, labels):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"npz file not found: {path}")
+        raise FileNotFoundError(f"npz file not found: {path}; check data.source (npz:PATH)")
     keys = [f"x_{split}"] + ([f"y_{split}"] if labels else [])
-    with np.load(path) as f:
+    how = f"write it with np.savez(path, x_{split}=images, y_{split}=labels)"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not an .npz file (not a zip archive of arrays: cut short, "
+                         f"or another format); {how}")
+    try:
+        f = np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} is not a readable .npz file ({e}); {how}") from e
+    with f:
         missing = [k for k in keys if k not in f.files]
         if missing:
-            raise KeyError(f"{path} has no key(s) {missing} for split {split!r}; "
-                           f"keys present: {sorted(f.files)}")
-        x = f[keys[0]]
-        y = f[keys[1]].reshape(-1).astype(np.int32) if labels else np.zeros(len(x), np.int32)
+            fix = (" or set data.labels=False to train without labels"
+                   if missing == keys[1:] else " or set data.split to a split it has")
+            raise KeyError(f"{path} has no key(s) {missing} for split {split!r} (keys present: "
+                           f"{sorted(f.files)}); save the arrays under those names{fix}")
+        try:
+            x = f[keys[0]]
+            y = f[keys[1]].reshape(-1) if labels else np.zeros(len(x), np.int32)
+        except ValueError as e:  # object arrays need pickle, which is never allowed here
+            raise ValueError(f"{path}: {e}; save plain numeric arrays (uint8 images, integer "
+                             "labels)") from e
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"{path}: {keys[0]} has shape {x.shape}; expected N×H×W or N×H×W×C")
+        raise ValueError(f"{path}: {keys[0]} has shape {x.shape}; expected N×H×W or N×H×W×C "
+                         "with C in 1..4 (one image per row)")
+    if not len(x):
+        raise ValueError(f"{path}: {keys[0]} holds no images; point data.source at the data")
     if len(y) != len(x):
-        raise ValueError(f"{path}: {len(x)} images but {len(y)} labels")
+        raise ValueError(f"{path}: {len(x)} images but {len(y)} labels in {keys[-1]}; save one "
+                         "label per image")
     if x.dtype != np.uint8:
-        raise ValueError(f"{path}: {keys[0]} has dtype {x.dtype}; expected uint8")
+        raise ValueError(f"{path}: {keys[0]} has dtype {x.dtype}; expected uint8 pixels 0..255 "
+                         "(convert with np.clip(x, 0, 255).astype(np.uint8), scaling floats in "
+                         "[0, 1] by 255 first)")
+    if labels and (y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.array_equal(
+            y, np.round(y)))):
+        raise ValueError(f"{path}: {keys[1]} has dtype {y.dtype} with non-integer values; "
+                         "save integer class labels 0..K-1")
+    y = y.astype(np.int32)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if x.shape[1:] != (resolution, resolution, channels):
         ds = ds.map(lambda im, lab: (_prepare(im, resolution, channels), lab),
@@ -212,8 +238,10 @@ def _header(path):
             if im.format not in _DECODABLE:
                 return f"unsupported format {im.format}"
             return im.size
+    except Image.UnidentifiedImageError:
+        return "not an image file PIL can identify"
     except Exception as e:  # noqa: BLE001 - any failure to read the header makes the file bad
-        return f"{type(e).__name__}: {e}"
+        return f"{type(e).__name__}: {str(e).replace(repr(path), 'it').replace(path, 'it')}"
 
 
 def _headers(paths):
@@ -230,14 +258,19 @@ def _folder(root, resolution, channels, seed, max_bad_fraction, prepare=None,
     crop + resize; ``shuffle_files=False`` keeps the sorted file order; ``names`` (a set of
     file names) keeps only those files."""
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"image folder not found: {root}")
+        if os.path.exists(root):
+            raise NotADirectoryError(f"{root} is a file, not a folder of images; use "
+                                     "folder:DIR for a folder, npz:PATH for an .npz")
+        raise FileNotFoundError(f"image folder not found: {root}; check data.source "
+                                "(folder:PATH)")
     paths, labels = _scan(root)
     if names is not None:
         kept = [(p, y) for p, y in zip(paths, labels) if os.path.basename(p) in names]
         paths, labels = [p for p, _ in kept], [y for _, y in kept]
     if not paths:
         raise ValueError(f"no images found in {root} (looked recursively for "
-                         f"{', '.join(IMAGE_EXTENSIONS)}, any case)")
+                         f"{', '.join(IMAGE_EXTENSIONS)}, any case); put images there or point "
+                         "data.source at the folder that holds them")
 
     headers = _headers(paths)
     bad = [(p, h) for p, h in zip(paths, headers) if isinstance(h, str)]
@@ -245,7 +278,10 @@ def _folder(root, resolution, channels, seed, max_bad_fraction, prepare=None,
         names = [f"{p} ({why})" for p, why in bad[:_NAMES_SHOWN]]
         if len(bad) > max_bad_fraction * len(paths):
             raise ValueError(f"{root}: {len(bad)} of {len(paths)} image files are unreadable, "
-                             f"more than max_bad_fraction={max_bad_fraction}: {names}")
+                             f"more than max_bad_fraction={max_bad_fraction}: "
+                             f"{', '.join(names)}{', ...' if len(bad) > len(names) else ''}; "
+                             "delete or re-encode them, or raise data.max_bad_fraction to skip "
+                             "them")
         log.warning("%s: skipping %d unreadable image file(s) of %d: %s",
                     root, len(bad), len(paths), names)
     good = [i for i, h in enumerate(headers) if not isinstance(h, str)]
@@ -253,7 +289,9 @@ def _folder(root, resolution, channels, seed, max_bad_fraction, prepare=None,
     if small:
         raise ValueError(f"{root}: {len(small)} image(s) smaller than resolution {resolution} on "
                          f"their short side, e.g. " + ", ".join(
-                             f"{p} ({w}x{h})" for p, (w, h) in small[:_NAMES_SHOWN]))
+                             f"{p} ({w}x{h})" for p, (w, h) in small[:_NAMES_SHOWN])
+                         + "; remove or upscale them, or lower data.resolution and "
+                         "model.resolution")
 
     # A seeded permutation of the file list, so a shuffle buffer smaller than the data still
     # mixes classes (the list is sorted by class).

@@ -16,6 +16,24 @@ def is_float16(model):
     return model.dtype_policy.name == "mixed_float16"
 
 
+def num_replicas():
+    """Replicas in sync while running on one of them (inside ``strategy.run``); 1 otherwise,
+    and always 1 on the default strategy."""
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
+def _replicated_seed_generator(seed_generator):
+    """Under a multi-replica strategy Keras' SeedGenerator state (aggregation "none") cannot be
+    advanced inside ``strategy.run``; every replica computes the same next state, so keep the
+    first replica's. Same name, shape and value: checkpoints are unchanged."""
+    state = seed_generator.state
+    seed_generator.state = keras.Variable(
+        state.value, shape=state.shape, dtype=state.dtype, trainable=False,
+        aggregation="only_first_replica", name="seed_generator_state")
+    return seed_generator
+
+
 class GANModel(keras.Model):
     """Generator + discriminator trained adversarially.
 
@@ -40,6 +58,8 @@ class GANModel(keras.Model):
         self.drift_weight = float(drift_weight)
         self.clip_value = float(clip_value)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:  # in a strategy's scope
+            _replicated_seed_generator(self.seed_generator)
         names = ["loss", "d_loss", "g_loss"]
         if self.value_fn is not None:
             names.append("value")  # V(D, G)
@@ -69,10 +89,24 @@ class GANModel(keras.Model):
         return self.generator(inputs, training=training)
 
     def sample_latent(self, n):
-        return keras.random.normal([n, self.latent_dim], seed=self.seed_generator)
+        return self.replica_slice(
+            lambda m: keras.random.normal([m, self.latent_dim], seed=self.seed_generator), n)
 
     def sample_labels(self, n):
-        return keras.random.randint([n], 0, self.num_classes, seed=self.seed_generator)
+        return self.replica_slice(
+            lambda m: keras.random.randint([m], 0, self.num_classes, seed=self.seed_generator), n)
+
+    @staticmethod
+    def replica_slice(draw, n):
+        """``draw(n)``; inside ``strategy.run`` over R replicas, this replica's ``n`` rows of
+        ``draw(n * R)``: every replica draws the global batch's noise from the same seed and
+        keeps its own part, so replicas see different noise and the run sees exactly the
+        noise one device would draw for the global batch."""
+        replicas = num_replicas()
+        if replicas == 1:
+            return draw(n)
+        index = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return draw(n * replicas)[index * n:(index + 1) * n]
 
     @staticmethod
     def frozen(net, inputs, training=True, **kwargs):
@@ -152,9 +186,28 @@ class GANModel(keras.Model):
 
     @staticmethod
     def scaled(optimizer, loss):
+        """The loss to differentiate. Under R > 1 replicas it is divided by R: each replica's
+        loss is a mean over its share of the global batch and Keras' optimizer SUMs gradients
+        across replicas, so the update is the one-device update on the global batch."""
+        replicas = num_replicas()
+        if replicas > 1:
+            loss = loss * tf.cast(1.0 / replicas, loss.dtype)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return optimizer.scale_loss(loss)
         return loss
+
+    @staticmethod
+    def clip_weights(variables, clip_value):
+        if num_replicas() == 1:
+            return penalties.weight_clip(variables, clip_value)
+
+        def clip(strategy):  # replicated variables are updated in cross-replica context
+            for v in variables:
+                strategy.extended.update(
+                    getattr(v, "value", v),
+                    lambda var: var.assign(tf.clip_by_value(var, -clip_value, clip_value)),
+                    group=False)
+        tf.distribute.get_replica_context().merge_call(clip)
 
     # ---- the two phases -------------------------------------------------------
     def unpack(self, data):
@@ -184,7 +237,7 @@ class GANModel(keras.Model):
             scaled = self.scaled(self.d_optimizer, total)
         self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
         if self.clip_value:
-            penalties.weight_clip(self.discriminator.trainable_variables, self.clip_value)
+            self.clip_weights(self.discriminator.trainable_variables, self.clip_value)
         logs["d_loss"] = total
         return logs
 
@@ -193,7 +246,8 @@ class GANModel(keras.Model):
         total = 0.0
         if self.gp_weight:
             eps_shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
-            eps = keras.random.uniform(eps_shape, seed=self.seed_generator)
+            eps = self.replica_slice(lambda m: keras.random.uniform(
+                tf.concat([[m], eps_shape[1:]], 0), seed=self.seed_generator), eps_shape[0])
             logs["gp"] = penalties.gradient_penalty(critic, real, fake, eps)
             total += self.gp_weight * logs["gp"]
         if self.r1_weight:

@@ -7,6 +7,7 @@ and only then renamed into place, so the cache never holds a half-written or tam
 import hashlib
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import urllib.request
@@ -46,11 +47,12 @@ def tree_sha256(root):
     return digest.hexdigest()
 
 
-def verify(path, sha256, what):
+def verify(path, sha256, what, fix="restore the original files"):
+    """``path`` if its tree hash is ``sha256``; else HashMismatch saying what to do (``fix``)."""
     actual = tree_sha256(path)
     if actual != sha256:
         raise HashMismatch(f"{what} at {path} has sha256 {actual}, the registry pins {sha256}; "
-                           "refusing to load it (a changed or corrupted file).")
+                           f"refusing to load it (a changed or corrupted file): {fix}")
     return path
 
 
@@ -70,11 +72,38 @@ def _safe_extract(tar, dest):
     tar.extractall(dest)
 
 
+def _download_prefix(pid=None):
+    """``.download-PID-HOST-``: HOST (a hash of the host name) keeps a shared cache's sweep
+    from judging another machine's process ids."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    return f".download-{os.getpid() if pid is None else pid}-{host}-"
+
+
+def _sweep_dead_downloads(parent):
+    """Remove this machine's ``.download-*`` folders whose process is gone (killed
+    mid-download, so no cleanup ran). A live process's folder is left alone."""
+    for name in os.listdir(parent):
+        parts = name.split("-")
+        if len(parts) < 4 or parts[0] != ".download" or not parts[1].isdigit():
+            continue
+        if not name.startswith(_download_prefix(int(parts[1]))):
+            continue  # another machine's
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        except OSError:  # alive (another user's)
+            pass
+
+
 def download(url, dest, sha256, timeout=60):
-    """Fetch ``url`` (a .tar.gz of the SavedModel), verify, then move to ``dest`` atomically."""
+    """Fetch ``url`` (a .tar.gz of the SavedModel), verify, then move to ``dest`` atomically:
+    until the rename, everything lives in a hidden ``.download-PID-*`` folder beside it, which
+    the next download removes if this process was killed."""
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".download-", dir=parent)
+    _sweep_dead_downloads(parent)
+    tmp = tempfile.mkdtemp(prefix=_download_prefix(), dir=parent)
     try:
         archive = os.path.join(tmp, "model.tar.gz")
         with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
@@ -85,13 +114,15 @@ def download(url, dest, sha256, timeout=60):
         unpacked = os.path.join(tmp, "model")
         with tarfile.open(archive) as tar:
             _safe_extract(tar, unpacked)
-        verify(unpacked, sha256, f"the download from {url}")
+        verify(unpacked, sha256, f"the download from {url}",
+               "the file at that URL is not the one the registry pins; check the entry's url and "
+               "sha256 in ganzoo/registry.py")
         try:
             os.rename(unpacked, dest)
         except OSError:
             if not os.path.isdir(dest):  # else another process finished the same download first
                 raise
-            verify(dest, sha256, "the cached copy")
+            verify(dest, sha256, "the cached copy", f"delete {dest} and load it again")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -102,10 +133,14 @@ def locate(name, entry):
     version = str(entry["version"])
     repo = os.path.join(REPO_MODELS, name, version)
     if os.path.isdir(repo):
-        return verify(repo, entry["sha256"], f"{name} v{version}")
+        where = os.path.relpath(repo, os.path.dirname(REPO_MODELS))
+        return verify(repo, entry["sha256"], f"{name} v{version}",
+                      f"restore it (git checkout -- {where}) or delete the folder to use the "
+                      "cache or the entry's URL")
     cached = os.path.join(cache_root(), name, version)
     if os.path.isdir(cached):
-        return verify(cached, entry["sha256"], f"{name} v{version} (cache)")
+        return verify(cached, entry["sha256"], f"{name} v{version} (cache)",
+                      f"delete {cached} and load it again to download a fresh copy")
     if not entry.get("url"):
         raise FileNotFoundError(f"{name} v{version} is neither in {REPO_MODELS} nor in the cache "
                                 f"{cache_root()}, and its registry entry has no URL.")

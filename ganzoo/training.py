@@ -13,8 +13,11 @@ import logging
 import math
 import os
 import platform
+import re
+import shutil
 import signal
 import socket
+import tempfile
 import time
 
 import keras
@@ -37,6 +40,45 @@ class Diverged(RuntimeError):
 
 class WorkdirBusy(RuntimeError):
     pass
+
+
+class DamagedCheckpoint(RuntimeError):
+    pass
+
+
+def _checkpoint_files_exist(path):
+    return bool(path) and tf.io.gfile.exists(path + ".index")
+
+
+def resume_point(manager):
+    """The newest checkpoint whose files are there: after a damaged latest checkpoint was
+    deleted, the one before it. None for a fresh run."""
+    latest = manager.latest_checkpoint
+    if latest is None or _checkpoint_files_exist(latest):
+        return latest
+    for path in reversed(manager.checkpoints):
+        if _checkpoint_files_exist(path):
+            log.warning("%s is missing; resuming from %s", latest, path)
+            return path
+    raise DamagedCheckpoint(
+        f"{manager.directory}/checkpoint names {latest}, but no checkpoint files are there; "
+        f"delete {manager.directory} to start over, or use a new --workdir")
+
+
+def restore(ckpt, path, manager):
+    """``ckpt.restore(path)``; a truncated or corrupted checkpoint is an error that names it
+    and says what to do, instead of TensorFlow's reader error."""
+    try:
+        return ckpt.restore(path)
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+        text = getattr(e, "message", None) or str(e) or type(e).__name__
+        text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text.strip().splitlines()[0])
+        older = [p for p in manager.checkpoints if p != path and _checkpoint_files_exist(p)]
+        then = (f"to resume from {os.path.basename(older[-1])}" if older
+                else "to start over (it is the only one)")
+        raise DamagedCheckpoint(
+            f"checkpoint {path} is damaged or incomplete ({text}); delete its files "
+            f"({path}.*) {then}, or use a new --workdir") from e
 
 
 @contextlib.contextmanager
@@ -93,8 +135,66 @@ def make_optimizer(cfg, total_steps=None):
     return cls(**kwargs)
 
 
-def build(config):
-    """The compiled model for ``config``, built under its precision policy (no data needed)."""
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+_strategies = {}  # one per name per process: MultiWorkerMirroredStrategy can be made only once
+
+
+def _tpu_strategy():
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RuntimeError(f"train.strategy=tpu: no TPU found ({text}); run on a TPU VM (or set "
+                           "TPU_NAME), or use --config.train.strategy=default|mirrored") from e
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def make_strategy(name):
+    """The ``tf.distribute`` strategy ``train.strategy`` names; None for "default", which is
+    the plain single-device path (no strategy, no ``strategy.run``)."""
+    name = name or "default"
+    makers = {"default": lambda: None, "mirrored": tf.distribute.MirroredStrategy,
+              "multi_worker": tf.distribute.MultiWorkerMirroredStrategy, "tpu": _tpu_strategy}
+    maker = lookup(makers, name, "train.strategy")
+    if name not in _strategies:
+        _strategies[name] = maker()
+        if _strategies[name] is not None:
+            log.info("strategy=%s: %d replicas in sync", name,
+                     _strategies[name].num_replicas_in_sync)
+    return _strategies[name]
+
+
+def task(strategy):
+    """(task_type, task_id) of this process in a multi-worker cluster, else (None, 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return None, 0
+    return resolver.task_type, resolver.task_id or 0
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, except on a multi-worker
+    cluster, where the "chief" task does (or worker 0 when the cluster has no chief)."""
+    task_type, task_id = task(strategy)
+    if task_type in (None, "chief"):
+        return True
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def build(config, strategy=None):
+    """The compiled model for ``config``, built under its precision policy (no data needed);
+    with a ``strategy`` (see ``make_strategy``) the model and both optimizers are made in its
+    scope."""
+    if strategy is not None:
+        with strategy.scope():
+            return _build(config)
+    return _build(config)
+
+
+def _build(config):
     precision = policies.resolve_precision(config.train.precision)
     jit = policies.resolve_jit(config.train.jit_compile)
     # Seeds Python, NumPy, TF and Keras' global generator: unseeded initializers draw from it,
@@ -124,15 +224,55 @@ def nonfinite(logs, weights_finite):
     return "" if bool(weights_finite()) else "the weights"
 
 
-def pipeline(config, model, stage, seed, jit, skip=0):
+def pipeline(config, model, stage, seed, jit, skip=0, strategy=None):
     """(batch iterator, compiled train step) for one stage of the run; the data order is a
-    function of ``seed`` alone and the first ``skip`` batches are dropped."""
+    function of ``seed`` alone and the first ``skip`` batches are dropped. With a
+    ``strategy`` the global batches are split over its replicas and the step runs on each."""
     from ganzoo import data
     data_cfg = config.data.to_dict()
     data_cfg.update((stage or {}).get("data", {}))
     batch_size = (stage or {}).get("batch_size", config.train.batch_size) * model.n_critic
     dataset = data.make(data_cfg, batch_size, seed=seed, skip=skip)
-    return iter(dataset), tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
+    if strategy is not None:
+        return _distributed(strategy, dataset, data_cfg["source"], model, batch_size, jit)
+    return (_batches(dataset, data_cfg["source"]),
+            tf.function(model.train_step, jit_compile=jit, reduce_retracing=True))
+
+
+def _per_replica_order(x, n_critic, replicas):
+    """Reorder a global batch of ``n_critic`` minibatches [k * R * m] to [R, k, m]: after the
+    strategy hands replica r the r-th contiguous slice, its critic step i sees the r-th part
+    of minibatch i, exactly the rows one device would use in critic step i."""
+    grouped = tf.reshape(x, tf.concat([[n_critic, replicas, -1], tf.shape(x)[1:]], 0))
+    swapped = tf.transpose(grouped, [1, 0] + list(range(2, x.shape.rank + 2)))
+    return tf.ensure_shape(tf.reshape(swapped, tf.shape(x)), x.shape)
+
+
+def _distributed(strategy, dataset, source, model, batch_size, jit):
+    replicas, k = strategy.num_replicas_in_sync, model.n_critic
+    if (batch_size // k) % replicas:
+        raise ValueError(f"train.batch_size={batch_size // k} does not split over the "
+                         f"{replicas} replicas of the strategy; use a multiple of {replicas}")
+    if k > 1 and replicas > 1:
+        dataset = dataset.map(lambda *e: tf.nest.map_structure(
+            lambda x: _per_replica_order(x, k, replicas), e if len(e) > 1 else e[0]))
+    replica_step = tf.function(model.train_step, jit_compile=True) if jit else model.train_step
+
+    def step(batch):
+        logs = strategy.run(replica_step, args=(batch,))
+        # Each replica's logs are its trackers' means over equal shares of the batch.
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in logs.items()}
+    return (_batches(strategy.experimental_distribute_dataset(dataset), source),
+            tf.function(step, reduce_retracing=True))
+
+
+def _batches(dataset, source):
+    """The dataset's batches; running dry (no image decoded) is an error naming the source,
+    not a bare StopIteration inside the loop."""
+    yield from dataset
+    raise ValueError(f"data.source {source} gave no images: none decoded (see the warnings "
+                     "above); replace or remove the broken files, or point data.source elsewhere")
 
 
 def runtime_info(precision, jit):
@@ -188,18 +328,34 @@ class _StopRequests:
 
 def run(config, workdir, callbacks=(), stream=None):
     """Train ``config`` in ``workdir`` up to ``config.train.steps``; returns the last logs.
-    Raises WorkdirBusy when another trainer holds the workdir."""
+    Raises WorkdirBusy when another trainer holds the workdir.
+
+    Under ``train.strategy=multi_worker`` every worker runs this with the same workdir: the
+    chief writes it (and holds its lock); the others restore from it and write their
+    checkpoints, TensorBoard logs and export to a temporary folder that is removed after."""
+    strategy = make_strategy(config.train.get("strategy", "default"))
     os.makedirs(workdir, exist_ok=True)
-    with workdir_lock(workdir):
-        return _run(config, workdir, callbacks, stream)
+    if is_chief(strategy):
+        with workdir_lock(workdir):
+            return _run(config, workdir, callbacks, stream, strategy)
+    task_type, task_id = task(strategy)
+    scratch = tempfile.mkdtemp(prefix=f"ganzoo-{task_type}{task_id}-")
+    try:
+        return _run(config, workdir, callbacks, stream, strategy, write_dir=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(config, workdir, callbacks, stream):
+def _run(config, workdir, callbacks, stream, strategy=None, write_dir=None):
+    chief = write_dir is None
+    write_dir = workdir if chief else write_dir
     if config.train.get("deterministic", False):
         tf.config.experimental.enable_op_determinism()
-    model, precision, jit = build(config)
+    model, precision, jit = build(config, strategy)
     runtime = runtime_info(precision, jit)
-    write_config(config, workdir, runtime)
+    if strategy is not None:
+        runtime.update(strategy=config.train.strategy, replicas=strategy.num_replicas_in_sync)
+    write_config(config, write_dir, runtime)
     log.info("precision=%s jit_compile=%s device=%s", precision, jit, runtime["device"])
 
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -207,18 +363,24 @@ def _run(config, workdir, callbacks, stream):
     seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
     ckpt = tf.train.Checkpoint(step=step, images_seen=seen, train_seconds=seconds,
                                **model.checkpoint_items())
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, "checkpoints"),
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=config.train.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step))
+    # Every worker resumes from the chief's checkpoints.
+    chief_manager = manager if chief else tf.train.CheckpointManager(
+        ckpt, os.path.join(workdir, "checkpoints"), max_to_keep=config.train.keep_checkpoints)
+    resume = resume_point(chief_manager)
+    if resume:
+        restore(ckpt, resume, chief_manager).assert_existing_objects_matched()
+        log.info("resumed from %s at step %d", resume, int(step))
     start, total, seen_before = int(step), int(config.train.steps), int(seen)
 
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    os.makedirs(os.path.join(write_dir, "samples"), exist_ok=True)
+    writer = tf.summary.create_file_writer(os.path.join(write_dir, "tensorboard"))
     preview = model.preview_inputs(config, config.train.num_samples)
 
     def save_samples(at):
+        if not chief:
+            return
         write_samples(model, preview, os.path.join(workdir, "samples", f"step_{at:07d}.png"),
                       writer, at)
 
@@ -239,7 +401,8 @@ def _run(config, workdir, callbacks, stream):
                     # batches), skipped to the step: a resumed run sees what an uninterrupted
                     # one would have seen.
                     batches, train_step = pipeline(config, model, stage,
-                                                   config.train.seed + 7919 * retries, jit, skip=at)
+                                                   config.train.seed + 7919 * retries, jit, skip=at,
+                                                   strategy=strategy)
                     per_step = (stage or {}).get("batch_size", config.train.batch_size)
                     if stage:
                         log.info("step %d: stage %s", at, stage)
@@ -267,7 +430,7 @@ def _run(config, workdir, callbacks, stream):
                             f"the last good checkpoint is {last or 'none (no checkpoint yet)'}. "
                             "Lower the learning rates or change the seed, then rerun to resume.")
                     retries += 1
-                    ckpt.restore(last).assert_existing_objects_matched()
+                    restore(ckpt, last, manager).assert_existing_objects_matched()
                     log.warning("%s became non-finite at step %d: restored %s, retry %d of %d "
                                 "with other batches and noise", bad, at, last, retries, max_retries)
                     at = int(step)
@@ -304,7 +467,7 @@ def _run(config, workdir, callbacks, stream):
     if config.train.export:
         if not bool(weights_finite()):  # never hand out a NaN generator
             raise Diverged(f"the weights are non-finite at step {int(step)}; not exporting")
-        model.export(os.path.join(workdir, "export"),
+        model.export(os.path.join(write_dir, "export"),
                      metadata=dict(step=int(step), images_seen=int(seen),
                                    train_seconds=round(float(seconds), 1), runtime=runtime,
                                    config=config.to_dict()))

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from ganzoo.cli import user_errors  # noqa: E402
+from ganzoo.cli import flags_parser, user_errors  # noqa: E402
 
 _TRUST = flags.DEFINE_bool("trust", False, "Allow a SavedModel folder instead of a registry name. "
                            "A SavedModel is a program: only for folders whose author you trust.")
@@ -75,7 +75,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("ganzoo-eval"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from ganzoo.cli import user_errors  # noqa: E402
+from ganzoo.cli import flags_parser, user_errors  # noqa: E402
 
 _BASE = flags.DEFINE_string("base", None, "Serving directory: DIR/<name>/<version>/ and "
                             "DIR/models.config.")
@@ -38,7 +38,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["base"])
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("ganzoo-export"))
 
 
 if __name__ == "__main__":

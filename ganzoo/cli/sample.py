@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from ganzoo.cli import user_errors  # noqa: E402
+from ganzoo.cli import flags_parser, user_errors  # noqa: E402
 
 _TRUST = flags.DEFINE_bool("trust", False, "Allow a SavedModel folder instead of a registry name. "
                            "A SavedModel is a program: only for folders whose author you trust.")
@@ -41,6 +41,13 @@ def sample_to_png(name, num, seed, out, labels=None, trust=False):
     return out
 
 
+def _label(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--labels takes class numbers like --labels=0,3,7, not {text!r}") from None
+
+
 def main(argv):
     if len(argv) != 2:
         raise app.UsageError("usage: ganzoo-sample NAME|all [--num=16 --seed=0 --out=grid.png]")
@@ -48,7 +55,8 @@ def main(argv):
     names = ganzoo.list_models() if argv[1] == "all" else [argv[1]]
     if argv[1] == "all" and not names:
         sys.exit("ganzoo-sample: no pretrained models are registered yet")
-    labels = [int(x) for x in _LABELS.value] if _LABELS.value else None
+    with user_errors("ganzoo-sample"):
+        labels = [_label(x) for x in _LABELS.value] if _LABELS.value else None
     for name in names:
         out = _OUT.value if _OUT.value and len(names) == 1 else os.path.join(_OUT_DIR.value, f"{name}.png")
         with user_errors("ganzoo-sample"):
@@ -56,7 +64,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("ganzoo-sample"))
 
 
 if __name__ == "__main__":

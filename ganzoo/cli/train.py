@@ -1,7 +1,6 @@
 """ganzoo-train --config=zoo_configs/dcgan.py:mnist --workdir=DIR [--config.train.steps=N ...]"""
 import logging
 import os
-import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -9,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from ganzoo.cli import user_errors  # noqa: E402
+from ganzoo.cli import fail, flags_parser, user_errors  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file and argument, FILE.py:ARG.",
                                           lock_config=True)
@@ -30,16 +29,14 @@ def setup_logging():
 
 
 def check_config_args(argv):
-    """Fail before any work, with the valid keys, when an override names no config field."""
+    """Fail before any work, in one line, when the config file is missing, an override names
+    no config field (with the valid keys) or has a value its field's type refuses."""
     from ganzoo import config
 
-    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
-    keys = [m.group(1) for a in argv for m in [re.match(r"--config\.([\w.]+)(=|$)", a)] if m]
-    if spec and keys:
-        try:
-            config.check_overrides(config.load(spec), keys)
-        except (KeyError, FileNotFoundError) as e:
-            sys.exit(f"ganzoo-train: error: {e.args[0]}")
+    try:
+        config.parse_overrides(argv)
+    except (KeyError, ValueError, TypeError, FileNotFoundError) as e:
+        fail("ganzoo-train", e)
 
 
 def main(argv):
@@ -61,7 +58,7 @@ def main(argv):
 def run():
     check_config_args(sys.argv)
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("ganzoo-train"))
 
 
 if __name__ == "__main__":
