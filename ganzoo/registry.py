@@ -26,6 +26,8 @@ MODELS = {
         "fbd44c6ae2dc56d8dc9b005642771fba25887131b891c9aaeb27bdd2bdc76eb4"),
     "wgan_mnist": _entry("wgan", "mnist",
         "8b2ea36fed1a2b13f70b3af55d8a85a4ee862f602bea79c26dcb7c20b40ff395", version=2),
+    "wgan_gp_cifar10": _entry("wgan_gp", "cifar10",
+        "c830eaae41c27e07b4afd3905d408166fba4fc845803a6f8cf09eae4e96b6283"),
     "cyclegan_face2genshin": _entry("cyclegan", "face2genshin",
         "a16a03b25cf66c7ebd1e9911f78ffa2e0e1a418c9caf7d98287e986099450ba4"),
     "progan_celeba": _entry("progan", "celeba",
