@@ -19,7 +19,7 @@ COMMON = ["--config.train.precision=float32", "--config.train.jit_compile=false"
           "--config.train.sample_every=1",  # a PNG per step slows steps enough to kill mid-run
           "--config.train.checkpoint_every=3", "--config.train.keep_checkpoints=20",
           "--config.train.num_samples=4", "--config.train.export=false"]
-STEPS = 24
+STEPS = 60
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +85,11 @@ def test_killed_and_resumed_equals_uninterrupted(variant, sources, tmp_path):
     killed = tmp_path / "killed"
     proc = subprocess.Popen(command(variant, sources, killed), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=ROOT)
+    # a random step well before the end: its sample grid appears right after it is trained
+    target = killed / "samples" / f"step_{np.random.default_rng().integers(4, STEPS // 2):07d}.png"
     deadline = time.time() + 300
-    while not checkpoint_steps(killed) and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(np.random.default_rng().uniform(0.0, 0.4))  # a random step after the first save
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
     last = checkpoint_steps(killed)[-1]
