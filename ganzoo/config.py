@@ -8,6 +8,7 @@ import re
 
 import ml_collections
 
+from ganzoo.errors import one_line
 from ganzoo.lookup import lookup
 
 
@@ -151,7 +152,7 @@ def parse_overrides(argv, name="config"):
     try:
         values(argv, known_only=True)
     except flags.Error as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = one_line(e)
         m = re.match(rf"flag --{name}\.([\w.]+)=(.*?): ", str(e).strip(), re.DOTALL)
         if not m:
             raise ValueError(f"{text} (overrides look like --{name}.train.steps=1000)") from e

@@ -112,24 +112,25 @@ def _drop_alpha(image):
 
 
 def _channels_uint8(image, channels):
-    """float [H, W, 1 or 3] -> uint8 with ``channels`` channels (grey tiled, RGB to luma)."""
+    """float [..., H, W, 1 or 3] -> uint8 with ``channels`` channels (grey tiled, RGB to luma)."""
     if channels == 1 and image.shape[-1] == 3:
         image = tf.image.rgb_to_grayscale(image)
     elif channels == 3 and image.shape[-1] == 1:
-        image = tf.tile(image, [1, 1, 3])
+        image = tf.concat([image] * 3, axis=-1)
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
-def _prepare(image, resolution, channels):
-    """uint8 [H, W, C] (C in 1..4) -> centre-cropped, resized uint8 [R, R, channels]."""
+def crop_resize(image, resolution, channels):
+    """uint8 [..., H, W, C] (C in 1..4; one image or a batch) -> centre-cropped, resized uint8
+    [..., R, R, channels]: how every source prepares real images (and the extractors, fakes)."""
     image = _drop_alpha(image)
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    h, w = tf.shape(image)[-3], tf.shape(image)[-2]
     s = tf.minimum(h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    image = image[top:top + s, left:left + s]
+    image = image[..., top:top + s, left:left + s, :]
     image = tf.image.resize(image, [resolution, resolution], antialias=True)  # float32
     image = _channels_uint8(image, channels)
-    return tf.ensure_shape(image, [resolution, resolution, channels])
+    return tf.ensure_shape(image, image.shape[:-3] + [resolution, resolution, channels])
 
 
 def real_images(source, resolution, channels, split="train", domain=None, names=None,
@@ -201,7 +202,7 @@ def _npz(path, split, resolution, channels, labels):
     y = y.astype(np.int32)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if x.shape[1:] != (resolution, resolution, channels):
-        ds = ds.map(lambda im, lab: (_prepare(im, resolution, channels), lab),
+        ds = ds.map(lambda im, lab: (crop_resize(im, resolution, channels), lab),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return ds
 
@@ -304,7 +305,7 @@ def _folder(root, resolution, channels, seed, max_bad_fraction, prepare=None,
         image.set_shape([None, None, 3])
         if prepare is not None:
             return prepare(image), label
-        return _prepare(image, resolution, channels), label
+        return crop_resize(image, resolution, channels), label
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.ignore_errors(log_warning=True)
@@ -338,7 +339,7 @@ def _tfds(name, split, resolution, channels, labels, data_dir, download, prepare
         label = tf.cast(ex["label"], tf.int32) if labels else tf.constant(0, tf.int32)
         if prepare is not None:
             return prepare(ex["image"]), label
-        return _prepare(ex["image"], resolution, channels), label
+        return crop_resize(ex["image"], resolution, channels), label
 
     return ds.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
 

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from ganzoo import metrics
+from ganzoo import hub, metrics
 from ganzoo.config import data_root
 from ganzoo.lookup import lookup
 
@@ -88,11 +88,10 @@ def generated_batches(model, num, seed=0, dataset=None):
             yield model.translate(batch[:left])
             left -= len(batch)
         return
-    done, i = 0, 0
+    labels, done, i = generated_labels(model, num), 0, 0
     while done < num:
         n = min(BATCH, num - done)
-        labels = (np.arange(done, done + n) % model.num_classes) if model.num_classes else None
-        yield model.sample(n, seed=seed + i, labels=labels)
+        yield model.sample(n, seed=seed + i, labels=None if labels is None else labels[done:done + n])
         done, i = done + n, i + 1
 
 
@@ -139,9 +138,7 @@ class Features:
         for batch in batches:
             self.stats.update(extractor.features(batch))
             if classes:
-                logits = np.asarray(extractor.logits(batch), np.float64)
-                e = np.exp(logits - logits.max(1, keepdims=True))
-                probs.append(e / e.sum(1, keepdims=True))
+                probs.append(metrics.softmax(extractor.logits(batch)))
         self.probs = np.concatenate(probs) if probs else None
 
 
@@ -267,9 +264,7 @@ def evaluate_all(names=None, metrics_wanted=ALL_METRICS, update_cards=False, bas
             with open(baselines) as f:
                 old = json.load(f)
         old.update({d: dict(floor=r["floor"], ceiling=r["ceiling"]) for d, r in results.items()})
-        with open(baselines, "w") as f:
-            json.dump(old, f, indent=2, sort_keys=True)
-            f.write("\n")
+        hub.write_json(baselines, old)
     return results
 
 
@@ -279,10 +274,7 @@ def _write_card(path, block):
     with open(card_path) as f:
         card = json.load(f)
     card["metrics"] = block
-    with open(card_path + ".tmp", "w") as f:
-        json.dump(card, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(card_path + ".tmp", card_path)
+    hub.write_json(card_path, card)
 
 
 _COLUMNS = (("fid", "FID ↓", "{:.2f}"), ("kid", "KID ↓", "{:.4f}"), ("precision", "precision ↑", "{:.3f}"),

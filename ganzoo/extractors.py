@@ -107,29 +107,16 @@ def _as_uint8(images):
     return images
 
 
-def _channels(images, channels):
-    """float [n, H, W, 1 or 3] -> ``channels`` channels (grey tiled, RGB to luma)."""
-    if channels == 1 and images.shape[-1] == 3:
-        return tf.image.rgb_to_grayscale(images)
-    if channels == 3 and images.shape[-1] == 1:
-        return tf.tile(images, [1, 1, 1, 3])
-    return images
-
-
 def adapt(images, resolution, channels):
     """uint8 [n, H, W, C] -> uint8 [n, R, R, channels] the way ``ganzoo.data`` prepares real
     images: centre crop to a square, antialiased bilinear resize, round to uint8."""
+    from ganzoo import data
     images = tf.convert_to_tensor(images)
-    h, w, c = images.shape[1:]
-    if (h, w, c) == (resolution, resolution, channels):
+    if tuple(images.shape[1:3]) != (resolution, resolution):
+        return data.crop_resize(images, resolution, channels)
+    if images.shape[-1] == channels:
         return images
-    x = tf.cast(images, tf.float32)
-    if (h, w) != (resolution, resolution):
-        s = min(h, w)
-        x = x[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        x = tf.image.resize(x, [resolution, resolution], antialias=True)
-    x = _channels(x, channels)
-    return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+    return data._channels_uint8(tf.cast(images, tf.float32), channels)  # size already right
 
 
 class Extractor:

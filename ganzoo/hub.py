@@ -47,6 +47,15 @@ def tree_sha256(root):
     return digest.hexdigest()
 
 
+def write_json(path, obj):
+    """``obj`` as indented, key-sorted JSON at ``path``, atomically (a temp file, then rename)."""
+    import json
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
 def verify(path, sha256, what, fix="restore the original files"):
     """``path`` if its tree hash is ``sha256``; else HashMismatch saying what to do (``fix``)."""
     actual = tree_sha256(path)

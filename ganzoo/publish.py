@@ -8,7 +8,6 @@ copies ``WORKDIR/export`` to ``saved_models/NAME/VERSION/``, writes ``model_card
 """
 import argparse
 import datetime
-import json
 import os
 import shutil
 
@@ -73,8 +72,7 @@ def _document(tmp, workdir, name, dataset, version, sample_seed):
         published=datetime.date.today().isoformat(),
         samples=f"samples.png (seed {sample_seed})",
     )
-    with open(os.path.join(tmp, "model_card.json"), "w") as f:
-        json.dump(card, f, indent=2, sort_keys=True)
+    hub.write_json(os.path.join(tmp, "model_card.json"), card)
     return card
 
 

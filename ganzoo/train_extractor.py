@@ -14,7 +14,6 @@ through the exported ``logits`` signature; the registry line for ``ganzoo/extrac
 printed at the end.
 """
 import argparse
-import json
 import os
 import platform
 import time
@@ -93,7 +92,7 @@ def load(dataset, root):
         def read(path, label):  # the folder: reader's decode, centre crop and resize
             image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
             image.set_shape([None, None, 3])
-            return data._prepare(image, r, c), label
+            return data.crop_resize(image, r, c), label
         return _collect(ds.map(read, num_parallel_calls=tf.data.AUTOTUNE))
     return (*split("train"), *split("test"), [str(i) for i in ids])
 
@@ -256,8 +255,7 @@ def train(dataset, out, root, epochs=None, precision="float32", seed=0):
             wall_time_s=round(train_s, 1),
             hardware=dict(device="cpu", cpus=os.cpu_count(), machine=platform.machine()),
             tensorflow=tf.__version__, keras=keras.__version__))
-    with open(os.path.join(out, "model_card.json"), "w") as f:
-        json.dump(card, f, indent=2, sort_keys=True)
+    hub.write_json(os.path.join(out, "model_card.json"), card)
     print(f"{spec['name']}: test accuracy {test_accuracy:.4f}, train {train_s:.0f}s, "
           f"{size / 1e6:.2f} MB, sha256 {sha}")
     print("registry line:")

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 import ganzoo
 from ganzoo import images, models, policies
+from ganzoo.errors import one_line
 from ganzoo.lookup import lookup
 from ganzoo.progress import Progress
 
@@ -71,8 +72,7 @@ def restore(ckpt, path, manager):
     try:
         return ckpt.restore(path)
     except (tf.errors.OpError, IndexError, ValueError) as e:
-        text = getattr(e, "message", None) or str(e) or type(e).__name__
-        text = re.sub(r"^\{\{[^}]*\}\}\s*", "", text.strip().splitlines()[0])
+        text = re.sub(r"^\{\{[^}]*\}\}\s*", "", one_line(getattr(e, "message", None) or e))
         older = [p for p in manager.checkpoints if p != path and _checkpoint_files_exist(p)]
         then = (f"to resume from {os.path.basename(older[-1])}" if older
                 else "to start over (it is the only one)")
@@ -135,7 +135,6 @@ def make_optimizer(cfg, total_steps=None):
     return cls(**kwargs)
 
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 _strategies = {}  # one per name per process: MultiWorkerMirroredStrategy can be made only once
 
 
@@ -145,19 +144,21 @@ def _tpu_strategy():
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RuntimeError(f"train.strategy=tpu: no TPU found ({text}); run on a TPU VM (or set "
-                           "TPU_NAME), or use --config.train.strategy=default|mirrored") from e
+        raise RuntimeError(f"train.strategy=tpu: no TPU found ({one_line(e)}); run on a TPU VM "
+                           "(or set TPU_NAME), or use --config.train.strategy=default|mirrored") from e
     return tf.distribute.TPUStrategy(resolver)
+
+
+STRATEGIES = {"default": lambda: None, "mirrored": tf.distribute.MirroredStrategy,
+              "multi_worker": tf.distribute.MultiWorkerMirroredStrategy, "tpu": _tpu_strategy}
+RETRY_SHIFT = 7919  # a retry after divergence shifts the data seed and the noise RNG by this
 
 
 def make_strategy(name):
     """The ``tf.distribute`` strategy ``train.strategy`` names; None for "default", which is
     the plain single-device path (no strategy, no ``strategy.run``)."""
     name = name or "default"
-    makers = {"default": lambda: None, "mirrored": tf.distribute.MirroredStrategy,
-              "multi_worker": tf.distribute.MultiWorkerMirroredStrategy, "tpu": _tpu_strategy}
-    maker = lookup(makers, name, "train.strategy")
+    maker = lookup(STRATEGIES, name, "train.strategy")
     if name not in _strategies:
         _strategies[name] = maker()
         if _strategies[name] is not None:
@@ -401,7 +402,8 @@ def _run(config, workdir, callbacks, stream, strategy=None, write_dir=None):
                     # batches), skipped to the step: a resumed run sees what an uninterrupted
                     # one would have seen.
                     batches, train_step = pipeline(config, model, stage,
-                                                   config.train.seed + 7919 * retries, jit, skip=at,
+                                                   config.train.seed + RETRY_SHIFT * retries, jit,
+                                                   skip=at,
                                                    strategy=strategy)
                     per_step = (stage or {}).get("batch_size", config.train.batch_size)
                     if stage:
@@ -435,7 +437,7 @@ def _run(config, workdir, callbacks, stream, strategy=None, write_dir=None):
                                 "with other batches and noise", bad, at, last, retries, max_retries)
                     at = int(step)
                     model.seed_generator.state.assign_add(
-                        tf.constant([0, 7919], model.seed_generator.state.dtype))
+                        tf.constant([0, RETRY_SHIFT], model.seed_generator.state.dtype))
                     stage = object()  # remake the pipeline with the shifted seed
                     tick = time.perf_counter()
                     continue

@@ -5,6 +5,8 @@ import sys
 
 from absl import flags
 
+from ganzoo.errors import one_line as message
+
 VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks of errors.")
 
 
@@ -40,13 +42,6 @@ def flags_parser(prog):
     return parse
 
 
-def message(error):
-    """One line for an exception: KeyError's text without quotes, the first line otherwise."""
-    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    text = str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
-    return text
-
-
 @contextlib.contextmanager
 def user_errors(prog):
     try:
@@ -54,7 +49,4 @@ def user_errors(prog):
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # noqa: BLE001 - the CLI boundary: every failure becomes one line
-        if verbose():
-            raise
-        print(f"{prog}: error: {message(e)} (--verbose shows the traceback)", file=sys.stderr)
-        sys.exit(1)
+        fail(prog, e)
