@@ -5,6 +5,8 @@ touch D's variables, then one generator step that only touches G's. The network
 that is frozen in a phase runs through ``stateless_call``, so even its
 non-trainable state (batch-norm statistics) is left exactly as it was.
 """
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -34,6 +36,45 @@ def _replicated_seed_generator(seed_generator):
     return seed_generator
 
 
+class WeightAverage(tf.Module):
+    """Exponential moving average of a list of variables (the paper's G EMA in ProGAN).
+
+    The decay ramps up as ``min(decay, (1 + t) / (10 + t))`` over the first updates (as
+    ``tf.train.ExponentialMovingAverage`` with ``num_updates``), so early averages are not
+    dominated by the initial weights."""
+
+    def __init__(self, variables, decay, name="generator_average"):
+        super().__init__(name=name)
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) (or 0 for off), got {decay}")
+        self.decay = float(decay)
+        # Every replica computes the same average: keep the first replica's (see SeedGenerator).
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.averages = [tf.Variable(tf.convert_to_tensor(v), trainable=False, aggregation=first,
+                                     name=f"ema_{i}") for i, v in enumerate(variables)]
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first,
+                                   name="ema_updates")
+
+    def update(self, variables):
+        self.updates.assign_add(1)
+        t = tf.cast(self.updates, tf.float32)
+        beta = tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        for average, v in zip(self.averages, variables):
+            average.assign(beta * average + (1.0 - beta) * tf.cast(v, average.dtype))
+
+    @contextlib.contextmanager
+    def applied(self, variables):
+        """The averages in ``variables`` for the duration of the block (eager)."""
+        saved = [v.numpy() for v in variables]
+        for average, v in zip(self.averages, variables):
+            v.assign(average)
+        try:
+            yield
+        finally:
+            for value, v in zip(saved, variables):
+                v.assign(value)
+
+
 class GANModel(keras.Model):
     """Generator + discriminator trained adversarially.
 
@@ -44,7 +85,7 @@ class GANModel(keras.Model):
 
     def __init__(self, generator, discriminator, *, latent_dim, num_classes=0,
                  loss="non_saturating", n_critic=1, gp_weight=0.0, r1_weight=0.0,
-                 drift_weight=0.0, clip_value=0.0, seed=None, **kwargs):
+                 drift_weight=0.0, clip_value=0.0, ema_decay=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -57,6 +98,8 @@ class GANModel(keras.Model):
         self.r1_weight = float(r1_weight)
         self.drift_weight = float(drift_weight)
         self.clip_value = float(clip_value)
+        self.ema_decay = float(ema_decay)
+        self.generator_average = None  # WeightAverage, made by build_networks when ema_decay > 0
         self.seed_generator = keras.random.SeedGenerator(seed)
         if tf.distribute.get_strategy().num_replicas_in_sync > 1:  # in a strategy's scope
             _replicated_seed_generator(self.seed_generator)
@@ -122,6 +165,19 @@ class GANModel(keras.Model):
         labels = tf.zeros([2], tf.int32) if self.conditional else None
         self.discriminate(self.generate(z, labels), labels)
         self.build_optimizers()
+        self.build_average()
+
+    def build_average(self):
+        if self.ema_decay and self.generator_average is None:
+            self.generator_average = WeightAverage(self.generator.trainable_variables,
+                                                   self.ema_decay)
+
+    def averaged(self):
+        """Context in which G holds its moving-average weights (a no-op without EMA): samples
+        and exports are made from the average, training from the raw weights."""
+        if self.generator_average is None:
+            return contextlib.nullcontext()
+        return self.generator_average.applied(self.generator.trainable_variables)
 
     def stage(self, step):
         """Settings that need new data or a new compiled step, e.g. a resolution, as a dict of
@@ -143,14 +199,18 @@ class GANModel(keras.Model):
     def preview(self, inputs):
         """uint8 [H, W, C] grid of generated images for ``preview_inputs``."""
         z, labels = inputs
-        pictures = images.to_uint8(self.generate(z, labels, training=False))
+        with self.averaged():
+            pictures = images.to_uint8(self.generate(z, labels, training=False))
         cols = self.num_classes if self.conditional and self.num_classes <= 16 else None
         return images.grid(pictures, cols=cols)
 
     def export(self, path, metadata=None):
         """Write the generator as a SavedModel with explicit signatures."""
         from ganzoo import export
-        return export.save_generator(self, path, metadata=metadata)
+        if self.generator_average is not None:
+            metadata = dict(metadata or {}, generator_weights=f"EMA, decay {self.ema_decay}")
+        with self.averaged():
+            return export.save_generator(self, path, metadata=metadata)
 
     # ---- compile ------------------------------------------------------------
     def compile(self, d_optimizer, g_optimizer, **kwargs):
@@ -171,9 +231,12 @@ class GANModel(keras.Model):
 
     def checkpoint_items(self):
         """What a checkpoint holds besides the step: networks, optimizers, noise RNG state."""
-        return dict(generator=self.generator, discriminator=self.discriminator,
-                    d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
-                    rng=self.seed_generator.state)
+        items = dict(generator=self.generator, discriminator=self.discriminator,
+                     d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
+                     rng=self.seed_generator.state)
+        if self.generator_average is not None:
+            items["generator_average"] = self.generator_average
+        return items
 
     @property
     def metrics(self):
@@ -282,6 +345,8 @@ class GANModel(keras.Model):
             part_labels = None if labels is None else labels[chunk]
             logs = self.d_step(real[chunk], part_labels)
         logs.update(self.g_step(n, part_labels))
+        if self.generator_average is not None:
+            self.generator_average.update(self.generator.trainable_variables)
         logs["loss"] = logs["d_loss"] + logs["g_loss"]
         for name, tracker in self.trackers.items():
             tracker.update_state(logs[name])

@@ -186,3 +186,50 @@ def test_nan_loss_is_caught_in_the_step_it_appears(tmp_path):
     config.train.d_optimizer.learning_rate = float("inf")
     with pytest.raises(training.Diverged, match=r"non-finite at step 1 .*none \(no checkpoint yet\)"):
         training.run(config, str(tmp_path / "run"))
+
+
+def test_weight_average_follows_the_ramped_decay():
+    from ganzoo.engine import WeightAverage
+    v = tf.Variable([1.0, 2.0])
+    average = WeightAverage([v], 0.9)
+    expected = np.array([1.0, 2.0])
+    for t, value in enumerate([[3.0, 0.0], [5.0, 1.0], [-1.0, 4.0]], start=1):
+        v.assign(value)
+        average.update([v])
+        beta = min(0.9, (1 + t) / (10 + t))
+        expected = beta * expected + (1 - beta) * np.array(value)
+        np.testing.assert_allclose(average.averages[0].numpy(), expected, rtol=1e-6)
+    with average.applied([v]):
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(v.numpy(), [-1.0, 4.0])  # raw weights back
+    with pytest.raises(ValueError, match="ema_decay"):
+        WeightAverage([v], 1.0)
+
+
+def test_ema_samples_and_export_use_the_average_and_resume_restores_it(tmp_path):
+    config = _nan_config(tmp_path, steps=4)
+    config.model.ema_decay = 0.5
+    training.run(config, str(tmp_path / "run"))
+    model, _, _ = training.build(config)
+    ckpt = tf.train.Checkpoint(**model.checkpoint_items())
+    ckpt.restore(str(tmp_path / "run" / "checkpoints" / "ckpt-4")).expect_partial()
+    assert int(model.generator_average.updates.numpy()) == 4
+    raw = values(model.generator.trainable_variables)
+    averaged = values(model.generator_average.averages)
+    assert any(not np.array_equal(a, b) for a, b in zip(raw, averaged))
+    exported = tf.saved_model.load(str(tmp_path / "run" / "export"))
+    z = tf.random.stateless_normal([3, config.model.latent_dim], seed=[1, 2])
+    out = exported.signatures["serving_default"](z=z)["images"].numpy()
+    with model.averaged():
+        expected = model.generate(z, training=False).numpy()
+    raw_out = model.generate(z, training=False).numpy()
+    from ganzoo import images
+    np.testing.assert_array_equal(out, images.to_uint8(expected))
+    assert not np.array_equal(out, images.to_uint8(raw_out))
+    assert_same(raw, values(model.generator.trainable_variables))
+
+
+def test_cyclegan_refuses_ema():
+    from ganzoo.models.cyclegan import CycleGAN
+    with pytest.raises(ValueError, match="ema_decay"):
+        CycleGAN(resolution=8, channels=1, ngf=2, ndf=2, n_blocks=1, ema_decay=0.9)

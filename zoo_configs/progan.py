@@ -1,7 +1,8 @@
 """Progressive GAN (Karras et al. 2018): grows 4x4 -> model.max_resolution.
 
 WGAN-GP (lambda 10) + drift 0.001, n_critic 1, Adam 1e-3 betas (0, 0.99), pixel norm,
-minibatch stddev, equalized learning rate, fade-in over ``images_per_phase`` images.
+minibatch stddev, equalized learning rate, fade-in over ``images_per_phase`` images; samples
+and export from the moving average of G's weights (``model.ema_decay`` 0.999, 0 = off).
 
 Schedule (see ganzoo/models/progan.py): stabilise 4x4, then fade + stabilise per doubling, each
 phase ``model.images_per_phase`` images at that resolution's batch size. ``model.batch_sizes``
@@ -23,7 +24,8 @@ def get_config(dataset="celeba"):
     config = base_config(
         "progan", dataset, max_resolution=64, fmap_base=1024, fmap_max=128,
         fmap_decay=1.0, images_per_phase=10000, batch_sizes=(32, 32, 32, 16, 16),
-        mbstd_group_size=4, loss="wasserstein", n_critic=1, gp_weight=10.0, drift_weight=0.001)
+        mbstd_group_size=4, loss="wasserstein", n_critic=1, gp_weight=10.0, drift_weight=0.001,
+        ema_decay=0.999)
     config.model.latent_dim = 128
     del config.model["resolution"]  # grows to max_resolution; data.resolution is set per stage
     config.train.batch_size = 16    # unused: model.batch_sizes sets it per resolution

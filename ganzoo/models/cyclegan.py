@@ -172,6 +172,9 @@ class CycleGAN(GANModel):
         # latent_dim: a translation model has no noise input; accepted (and ignored) because
         # config.base_config puts it into every model config.
         del latent_dim
+        if kwargs.get("ema_decay"):
+            raise ValueError("ema_decay is not supported by cyclegan (its train_step and "
+                             "export are its own); set it to 0")
         if n_blocks is None:
             n_blocks = 9 if resolution >= 256 else 6
         super().__init__(resnet_generator(channels, ngf, n_blocks, name="generator_ab"),

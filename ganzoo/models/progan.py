@@ -29,8 +29,9 @@ lists the phases with their first steps. Steps beyond the last phase keep traini
 resolution it reached. ``train.batch_size`` is not used.
 
 Loss: WGAN-GP (lambda 10) plus the drift term 0.001 * E[D(x)^2], n_critic 1, Adam 1e-3,
-betas (0, 0.99) in the config. Not implemented: the paper's moving average of G's weights for
-the exported generator, and the reset of the Adam state at each new resolution.
+betas (0, 0.99) in the config. Samples and the export use the moving average of G's weights
+(``ema_decay``, paper 0.999; ``engine.WeightAverage``). Not implemented: the reset of the Adam
+state at each new resolution.
 """
 import bisect
 import logging
@@ -368,6 +369,7 @@ class ProGAN(GANModel):
             if unbuilt or not net.built:
                 raise RuntimeError(f"{net.name}: layers not built: {unbuilt}")
         self.build_optimizers()
+        self.build_average()
 
     # ---- training ----------------------------------------------------------------
     @staticmethod
