@@ -31,5 +31,8 @@ def load(name, trust=False):
                 f"{name} is a folder, not a registry entry: a SavedModel is a program, so ganzoo "
                 "loads unpinned ones only with trust=True (--trust on the command line)")
         return pretrained.Pretrained(name)
+    if os.sep in str(name) or (os.altsep and os.altsep in str(name)):
+        raise FileNotFoundError(f"{name}: no such folder (a path, so not a registry name; "
+                                f"registry names: {', '.join(registry.list_models())})")
     entry = registry.get(name)
     return pretrained.Pretrained(hub.locate(name, entry))

@@ -234,10 +234,26 @@ def pipeline(config, model, stage, seed, jit, skip=0, strategy=None):
     data_cfg.update((stage or {}).get("data", {}))
     batch_size = (stage or {}).get("batch_size", config.train.batch_size) * model.n_critic
     dataset = data.make(data_cfg, batch_size, seed=seed, skip=skip)
+    if getattr(model, "conditional", False):
+        dataset = dataset.map(_label_check(model.num_classes))
     if strategy is not None:
         return _distributed(strategy, dataset, data_cfg["source"], model, batch_size, jit)
     return (_batches(dataset, data_cfg["source"]),
             tf.function(model.train_step, jit_compile=jit, reduce_retracing=True))
+
+
+def _label_check(num_classes):
+    """Labels outside [0, num_classes) would index past the embedding with a cryptic error."""
+    message = (f"data labels must be in [0, model.num_classes = {num_classes}): set "
+               f"model.num_classes to the number of classes in the data")
+
+    def check(images, labels):
+        with tf.control_dependencies([
+                tf.debugging.assert_non_negative(labels, message=message),
+                tf.debugging.assert_less(labels, tf.cast(num_classes, labels.dtype),
+                                         message=message)]):
+            return images, tf.identity(labels)
+    return check
 
 
 def _per_replica_order(x, n_critic, replicas):

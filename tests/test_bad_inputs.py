@@ -565,3 +565,15 @@ def test_only_checkpoint_damaged_says_start_over(trained, tmp_path):
     with pytest.raises(training.DamagedCheckpoint) as e:
         training.run(config.parse_overrides(train_argv(npz, workdir)), str(workdir))
     one_line(e.value, "ckpt-3", todo="to start over")
+
+
+def test_training_labels_beyond_num_classes_name_the_setting(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x_train=rng.integers(0, 256, (16, 8, 8), dtype=np.uint8),
+             y_train=np.arange(16, dtype=np.uint8) % 12)  # 12 classes, the config says 10
+    out = run_cli("train", "--config=zoo_configs/cgan.py:mnist", f"--workdir={tmp_path / 'run'}",
+                  f"--config.data.source=npz:{tmp_path / 'd.npz'}", "--config.train.steps=2",
+                  "--config.model.resolution=8", "--config.data.resolution=8",
+                  "--config.train.batch_size=8")
+    assert_cli_error(out, "ganzoo-train", "data labels must be in [0, model.num_classes = 10)",
+                     "set model.num_classes")

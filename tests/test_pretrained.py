@@ -57,6 +57,11 @@ def test_unknown_name_lists_close_matches():
         ganzoo.load("dcgan_mnst")
 
 
+def test_missing_folder_is_not_called_an_unknown_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder.*registry names: .*dcgan_mnist"):
+        ganzoo.load(str(tmp_path / "missing" / "export"))
+
+
 # ---- a tiny model to exercise the hub ------------------------------------------------------
 
 @pytest.fixture(scope="module")
