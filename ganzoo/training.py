@@ -273,6 +273,12 @@ def _distributed(strategy, dataset, source, model, batch_size, jit):
     if k > 1 and replicas > 1:
         dataset = dataset.map(lambda *e: tf.nest.map_structure(
             lambda x: _per_replica_order(x, k, replicas), e if len(e) > 1 else e[0]))
+    devices = strategy.extended.worker_devices
+    if jit and len(devices) > 1 and all("CPU" in d.upper() for d in devices):
+        raise ValueError(
+            f"train.jit_compile=true with {len(devices)} replicas on logical CPU devices: XLA "
+            "cannot reach a variable placed on another logical CPU (a TensorFlow limitation, "
+            "keras-team/keras#19005); use train.jit_compile=false (or auto) on CPU")
     replica_step = tf.function(model.train_step, jit_compile=True) if jit else model.train_step
 
     def step(batch):

@@ -86,6 +86,84 @@ def test_mirrored_two_replicas_equal_one_device_on_the_global_batch():
             assert np.isclose(v, r["logs_two"][k], rtol=1e-5, atol=1e-6), (variant, k, r)
 
 
+# The variants and policies the equality test does not cover: each must train under the
+# strategy (two steps: finite logs, G moved; ProGAN's weight average updated) — ProGAN's
+# minibatch stddev and CycleGAN's history pools make the result depend on the replica count.
+OTHERS = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np
+    sys.path.insert(0, "tests")
+    from ganzoo import training
+    from helpers import load_config, tiny_config, values
+
+    def config(variant, precision):
+        if variant == "progan":
+            c = load_config("progan", "celeba")
+            m = c.model
+            m.max_resolution, m.channels, m.latent_dim, m.fmap_base, m.fmap_max = 8, 1, 4, 16, 8
+            m.images_per_phase, m.batch_sizes, m.mbstd_group_size = 8, (4,), 2
+            c.data.channels, c.train.steps = 1, 3
+        elif variant == "cyclegan":
+            c = load_config("cyclegan", "face2genshin")
+            c.model.update(resolution=8, channels=1, ngf=2, ndf=2, n_blocks=1)
+            c.data.resolution, c.data.channels, c.train.batch_size = 8, 1, 4
+        else:
+            c = tiny_config(variant, batch_size=4)
+        c.train.precision, c.train.jit_compile = precision, "false"
+        return c
+
+    strategy = training.make_strategy("mirrored")
+    out = {}
+    for variant, precision in [("progan", "float32"), ("cyclegan", "float32"),
+                               ("dcgan", "mixed_float16"), ("dcgan", "mixed_bfloat16")]:
+        model, _, _ = training.build(config(variant, precision), strategy)
+        size = 8 if variant != "progan" else 4
+        if variant == "progan":
+            model.before_step(0)  # 4x4
+        x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, size, size, 1)), tf.float32)
+        before = values(model.generator.trainable_variables)
+        batches, step = training._distributed(
+            strategy, tf.data.Dataset.from_tensors((x, x) if variant == "cyclegan" else x)
+            .repeat(), "memory", model, 4, False)
+        logs = [{k: float(v) for k, v in step(next(batches)).items()} for _ in range(2)]
+        after = values(model.generator.trainable_variables)
+        average = model.generator_average
+        out[f"{variant} {precision}"] = dict(
+            logs=logs, moved=max(float(np.abs(a - b).max()) for a, b in zip(before, after)),
+            ema_updates=None if average is None else int(average.updates.numpy()),
+            ema_moved=None if average is None else max(
+                float(np.abs(a - b).max()) for a, b in zip(before, values(average.averages))))
+    model, _, _ = training.build(config("gan", "float32"), strategy)
+    try:
+        training._distributed(strategy, tf.data.Dataset.from_tensors(tf.zeros([4, 8, 8, 1])),
+                              "memory", model, 4, True)
+        out["jit"] = "no error"
+    except ValueError as e:
+        out["jit"] = str(e)
+    print("RESULT " + json.dumps(out))
+""")
+
+
+@pytest.mark.slow
+def test_progan_cyclegan_and_float16_bfloat16_train_under_mirrored():
+    ran = subprocess.run([sys.executable, "-c", OTHERS], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env=ENV)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    line = [x for x in ran.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    out = json.loads(line[len("RESULT "):])
+    assert "XLA cannot reach a variable placed on another logical CPU" in out.pop("jit")
+    assert sorted(out) == ["cyclegan float32", "dcgan mixed_bfloat16", "dcgan mixed_float16",
+                           "progan float32"]
+    for name, r in out.items():
+        assert r["moved"] > 1e-5, (name, r)
+        assert all(np.isfinite(v) for logs in r["logs"] for v in logs.values()), (name, r)
+    assert out["progan float32"]["ema_updates"] == 2
+    assert out["progan float32"]["ema_moved"] > 0
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
