@@ -1,12 +1,13 @@
 # make demo:       set up, then sample every shipped pretrained model into samples/NAME.png.
 # make test:       set up, then run the whole test suite (what CI runs).
 # make train-demo: set up, then train a small DCGAN on MNIST (needs ../shared/data).
+# make gallery:    set up, then render every pretrained model into gallery/index.html.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 
-.PHONY: setup demo train-demo test clean
+.PHONY: setup demo train-demo gallery test clean
 
 $(BIN)/ganzoo-train: setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,8 +27,12 @@ train-demo: setup
 		--config.train.sample_every=100 --config.train.checkpoint_every=200
 	@echo "sample grids: runs/demo/samples/"; ls runs/demo/samples
 
+gallery: setup
+	$(BIN)/ganzoo-gallery --out=gallery --data_dir=$(DATA)
+	@echo "open gallery/index.html (works offline)"
+
 test: setup
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf runs samples .pytest_cache
+	rm -rf runs samples gallery .pytest_cache

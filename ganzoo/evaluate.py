@@ -277,18 +277,18 @@ def _write_card(path, block):
     hub.write_json(card_path, card)
 
 
-_COLUMNS = (("fid", "FID ↓", "{:.2f}"), ("kid", "KID ↓", "{:.4f}"), ("precision", "precision ↑", "{:.3f}"),
+METRIC_COLUMNS = (("fid", "FID ↓", "{:.2f}"), ("kid", "KID ↓", "{:.4f}"), ("precision", "precision ↑", "{:.3f}"),
             ("recall", "recall ↑", "{:.3f}"), ("is", "IS ↑", "{:.2f}"), ("accuracy", "class acc. ↑", "{:.1%}"))
 
 
 def markdown_table(results):
     """The README's quality table: per dataset the ceiling, each model and the floor."""
-    lines = ["| dataset (extractor, samples) | images | " + " | ".join(c[1] for c in _COLUMNS) + " |",
-             "|---|---|" + "---|" * len(_COLUMNS)]
+    lines = ["| dataset (extractor, samples) | images | " + " | ".join(c[1] for c in METRIC_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(METRIC_COLUMNS)]
 
     def row(label, block):
         v = block["values"]
-        cells = [c[2].format(v[c[0]]) if c[0] in v else "" for c in _COLUMNS]
+        cells = [c[2].format(v[c[0]]) if c[0] in v else "" for c in METRIC_COLUMNS]
         return f"| {label} | " + " | ".join(cells) + " |"
 
     for dataset, r in results.items():
