@@ -1,0 +1,1 @@
+"""ganzoo's speed benchmarks: ``python benchmarks/run.py [--quick]`` (see benchmarks/README.md)."""
