@@ -108,8 +108,10 @@ def keras_reference(batch, training=True):
     fit() calls once per step; ``training=None`` calls the nets as keras.io writes it."""
     m = load_config("dcgan", "mnist").model
     keras.utils.set_random_seed(0)
-    ref = KerasIoGAN(conv_discriminator(m.resolution, m.channels, m.width),
-                     conv_generator(m.latent_dim, m.resolution, m.channels, m.width), m.latent_dim,
+    # Keras' own BatchNormalization (ganzoo's nets use a fused one): a plain Keras reference.
+    ref = KerasIoGAN(conv_discriminator(m.resolution, m.channels, m.width, norm="keras_batch"),
+                     conv_generator(m.latent_dim, m.resolution, m.channels, m.width,
+                                    norm="keras_batch"), m.latent_dim,
                      training=training)
     ref.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
                 keras.losses.BinaryCrossentropy(from_logits=True))

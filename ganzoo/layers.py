@@ -9,6 +9,8 @@
   divisor of the batch not above the group size is used (1 for a prime batch: the statistic is
   then 0 + eps).
 
+Plus ``FusedBatchNormalization`` (the DCGAN family's batch norm, see its docstring).
+
 Numerics that are sensitive to float16 (the means of squares) are computed in float32 and cast
 back to the compute dtype; ``scale`` and ``group_size`` are plain attributes, not variables.
 """
@@ -16,7 +18,7 @@ import math
 
 import keras
 import tensorflow as tf
-from keras import ops
+from keras import layers, ops
 
 HE_GAIN = math.sqrt(2.0)
 
@@ -151,3 +153,65 @@ def upsample2x(x):
 def downsample2x(x):
     """2x2 average pooling, NHWC."""
     return tf.nn.avg_pool2d(x, 2, 2, "VALID")
+
+
+_FUSED_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
+
+
+@keras.saving.register_keras_serializable(package="ganzoo")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """keras.layers.BatchNormalization with a fused NHWC path: one ``FusedBatchNormV3`` (and
+    its gradient op) in the compute dtype, so under mixed_bfloat16 the activations stay bf16
+    (oneDNN kernels) with float32 statistics, where Keras' layer upcasts to float32 and
+    normalises with a chain of elementwise ops: 1.15x on the default DCGAN step here
+    (benchmarks/notes.md). Same weights, config and moving-average semantics (biased batch
+    variance, ``moving = moving * momentum + batch * (1 - momentum)``, updated with ``assign``
+    so ``stateless_call`` captures them); masks, ``synchronized``, ``renorm``, non-4-D inputs
+    and other axes use Keras' own ``call``."""
+
+    def _can_fuse(self, inputs, mask):
+        return (mask is None
+                and not self.synchronized
+                and not self.renorm
+                and inputs.shape.rank == 4
+                and self.axis in (-1, 3)
+                and inputs.dtype in _FUSED_DTYPES)
+
+    def call(self, inputs, training=None, mask=None):
+        inputs = tf.convert_to_tensor(inputs)
+        if not self._can_fuse(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+
+        channels = inputs.shape[-1]
+        gamma = (tf.convert_to_tensor(self.gamma) if self.scale
+                 else tf.ones([channels], tf.float32))
+        beta = (tf.convert_to_tensor(self.beta) if self.center
+                else tf.zeros([channels], tf.float32))
+        gamma, beta = tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32)
+
+        if training and self.trainable:
+            empty = tf.constant([], tf.float32)
+            y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=empty, variance=empty,
+                epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC",
+                is_training=True)
+            # FusedBatchNormV3 returns the Bessel-corrected variance n/(n-1) * var (with
+            # n-1 floored at 1); Keras tracks the biased batch variance. Undo it.
+            n = tf.cast(tf.size(inputs) // channels, tf.float32)
+            variance = variance * (tf.maximum(n - 1.0, 1.0) / n)
+            # Statistics are per-batch quantities; no gradient flows into the moving
+            # averages (Keras' moving stats are non-trainable as well).
+            mean, variance = tf.stop_gradient(mean), tf.stop_gradient(variance)
+            m = self.momentum
+            moving_mean = tf.cast(tf.convert_to_tensor(self.moving_mean), tf.float32)
+            moving_variance = tf.cast(tf.convert_to_tensor(self.moving_variance), tf.float32)
+            self.moving_mean.assign(moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(moving_variance * m + variance * (1.0 - m))
+        else:
+            moving_mean = tf.cast(tf.convert_to_tensor(self.moving_mean), tf.float32)
+            moving_variance = tf.cast(tf.convert_to_tensor(self.moving_variance), tf.float32)
+            y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=moving_mean,
+                variance=moving_variance, epsilon=self.epsilon, data_format="NHWC",
+                is_training=False)
+        return tf.cast(y, self.compute_dtype) if y.dtype != self.compute_dtype else y

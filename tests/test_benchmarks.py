@@ -245,7 +245,8 @@ def test_reference_batch_norm_mode(training, updates):
     import tensorflow as tf
     from benchmarks.keras_reference import KerasIoGAN
     keras.utils.set_random_seed(0)
-    ref = KerasIoGAN(conv_discriminator(8, 1, 4), conv_generator(4, 8, 1, 4), 4, training=training)
+    ref = KerasIoGAN(conv_discriminator(8, 1, 4, norm="keras_batch"),
+                     conv_generator(4, 8, 1, 4, norm="keras_batch"), 4, training=training)
     ref.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
                 keras.losses.BinaryCrossentropy(from_logits=True))
     x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")

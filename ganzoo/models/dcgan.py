@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from ganzoo.engine import GANModel
+from ganzoo.layers import FusedBatchNormalization
 
 INIT = keras.initializers.RandomNormal(0.0, 0.02)
 
@@ -20,7 +21,11 @@ def num_upsamplings(resolution):
 
 
 def _norm(kind):
+    """``batch``: batch norm, fused (ganzoo.layers); ``keras_batch``: Keras' own (unfused) layer,
+    the same computation, kept for the plain-Keras reference in benchmarks/."""
     if kind == "batch":
+        return FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    if kind == "keras_batch":
         return layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
     if kind == "layer":
         return layers.LayerNormalization(axis=[1, 2, 3])
