@@ -29,9 +29,9 @@ MODELS = {
     "wgan_gp_cifar10": _entry("wgan_gp", "cifar10",
         "c830eaae41c27e07b4afd3905d408166fba4fc845803a6f8cf09eae4e96b6283"),
     "cyclegan_face2genshin": _entry("cyclegan", "face2genshin",
-        "a16a03b25cf66c7ebd1e9911f78ffa2e0e1a418c9caf7d98287e986099450ba4"),
+        "589fab53ff7f5f0da3d489a40237b657b85dd205c57ef012e46e0b05429ba095", version=2),
     "progan_celeba": _entry("progan", "celeba",
-        "8397285d3b0bcc109309237641542a7625e66c8494e83c265e8434b3a059b732"),
+        "6a0e1d758a17f3c8c2a890005f54890bf21ad3763bf577a710e72dd7496a119b", version=2),
 }
 
 
