@@ -126,9 +126,9 @@ def make_step(variant, precision, jit, quick=False):
     return block, images, what
 
 
-def auto_choice():
-    """(precision, jit) that ``auto`` resolves to on this machine."""
-    return policies.resolve_precision("auto"), policies.resolve_jit("auto")
+def auto_choice(variant=None):
+    """(precision, jit) that ``auto`` resolves to on this machine for ``variant``."""
+    return policies.resolve_precision("auto", variant), policies.resolve_jit("auto", variant)
 
 
 def settings(quick):
@@ -186,7 +186,7 @@ def run_variant(variant, quick=False, repeats=None, log=common.log):
             row["vs_float32"] = base["s_per_step"] / row["s_per_step"]
     timed = [r for r in rows if "s_per_step" in r]
     fastest = min(timed, key=lambda r: r["s_per_step"]) if timed else None
-    auto = auto_choice()
+    auto = auto_choice(variant)
     auto_row = next((r for r in rows if (r["precision"], r["xla"]) == auto), None)
     out = dict(variant=variant, what=what, rows=rows, auto=dict(precision=auto[0], xla=auto[1]))
     if fastest:

@@ -64,7 +64,8 @@ def xla(x):
 
 def render_policies(p):
     lines = [f"Auto resolves to **{p['auto']['precision']}, XLA {xla(p['auto']['xla'])}** on "
-             "this machine (`ganzoo/policies.py`). Speed is relative to float32 without XLA "
+             "this machine (`ganzoo/policies.py`), except for the variants whose row below says "
+             "otherwise (the MLP variants: float32, XLA on). Speed is relative to float32 without XLA "
              "in the same process; images/s counts generator images (one batch per step, "
              "whatever n_critic)."]
     summary = []
@@ -77,7 +78,10 @@ def render_policies(p):
                         times(v.get("auto_vs_fastest")) if "auto_vs_fastest" in v else "-",
                         "yes" if agree else ("-" if agree is None else
                                              f"**no**{' (within noise)' if close else ''}")])
-    lines += ["", table(["variant", "shapes", "fastest measured", "auto's speed / fastest",
+    for row, v in zip(summary, p["variants"]):
+        a = v.get("auto", {})
+        row.insert(3, f"{a.get('precision', '?')}, XLA {xla(a.get('xla'))}")
+    lines += ["", table(["variant", "shapes", "fastest measured", "auto", "auto's speed / fastest",
                          "auto = fastest"], summary), ""]
     rows = []
     for v in p["variants"]:
@@ -91,7 +95,7 @@ def render_policies(p):
                      rows)]
     if p.get("auto_agrees") is False:
         lines += ["", "**`auto` is not the fastest measured option for every variant** (see "
-                      "above); `auto` is one choice per machine, not per variant."]
+                      "above)."]
     return "\n".join(lines)
 
 

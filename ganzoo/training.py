@@ -196,8 +196,9 @@ def build(config, strategy=None):
 
 
 def _build(config):
-    precision = policies.resolve_precision(config.train.precision)
-    jit = policies.resolve_jit(config.train.jit_compile)
+    variant = config.model.get("variant")
+    precision = policies.resolve_precision(config.train.precision, variant)
+    jit = policies.resolve_jit(config.train.jit_compile, variant)
     # Seeds Python, NumPy, TF and Keras' global generator: unseeded initializers draw from it,
     # so the same seed gives the same initial weights in any process.
     keras.utils.set_random_seed(int(config.train.seed))

@@ -171,7 +171,7 @@ def test_render_readme_from_results():
     assert "| `auto` picks the fastest measured policy | every variant | no | **missed** |" in goals
     assert "Skipped: torch is not installed" in text
     assert "Failed: `RuntimeError: boom`" in text
-    assert "| gan | MLP | float32, XLA off | 0.90× | **no** |" in text
+    assert "| gan | MLP | float32, XLA off | mixed_bfloat16, XLA off | 0.90× | **no** |" in text
     assert "| gan | mixed_float16 | on | - | - | - | - | cannot run: XLA says no |" in text
     assert "| ganzoo default | - | 1,600 | 80.0 | 1.25× |" in text
     assert "Quick run" not in text and "busy" not in text

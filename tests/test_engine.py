@@ -102,6 +102,10 @@ def test_policy_resolution_on_this_machine():
         assert policies.resolve_jit("auto") is False
         expected = "mixed_bfloat16" if policies.cpu_has_bf16() else "float32"
         assert policies.resolve_precision("auto") == expected
+        assert policies.resolve_precision("auto", "dcgan") == expected
+        for mlp in ("gan", "cgan"):  # dispatch-bound: float32 + XLA measured fastest
+            assert policies.resolve_precision("auto", mlp) == "float32"
+            assert policies.resolve_jit("auto", mlp) is True
     with pytest.raises(ValueError):
         policies.resolve_jit("sometimes")
 
