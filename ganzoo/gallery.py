@@ -8,12 +8,11 @@ it. Every image is generated from the SavedModel the registry pins, at build tim
 inline CSS only and relative links, so it works offline from the folder (file://).
 """
 import html
-import json
 import os
 
 import numpy as np
 
-from ganzoo import hub, images, registry
+from ganzoo import images, registry
 from ganzoo.config import data_root
 from ganzoo.evaluate import METRIC_COLUMNS
 
@@ -115,19 +114,10 @@ def _e(value):
 
 
 def _metrics(card):
-    """(model, floor, ceiling) value dicts and the block, taking the dataset's floor and
-    ceiling from saved_models/baselines.json where the card lacks them."""
+    """(model, floor, ceiling) value dicts and the block: ``ganzoo-eval --update_cards`` writes
+    the dataset's floor and ceiling into every card's block (tests/test_quality.py checks it)."""
     block = card.get("metrics") or {}
-    floor, ceiling = block.get("floor"), block.get("ceiling")
-    if block and (floor is None or ceiling is None):
-        path = os.path.join(hub.REPO_MODELS, "baselines.json")
-        base = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                base = json.load(f).get(card.get("dataset", {}).get("name"), {})
-        floor = floor or base.get("floor", {}).get("values", {})
-        ceiling = ceiling or base.get("ceiling", {}).get("values", {})
-    return block.get("values", {}), floor or {}, ceiling or {}, block
+    return block.get("values", {}), block.get("floor", {}), block.get("ceiling", {}), block
 
 
 def _fmt(fmt, values, key):

@@ -188,6 +188,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
         beta = (tf.convert_to_tensor(self.beta) if self.center
                 else tf.zeros([channels], tf.float32))
         gamma, beta = tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32)
+        moving_mean = tf.cast(tf.convert_to_tensor(self.moving_mean), tf.float32)
+        moving_variance = tf.cast(tf.convert_to_tensor(self.moving_variance), tf.float32)
 
         if training and self.trainable:
             empty = tf.constant([], tf.float32)
@@ -203,13 +205,9 @@ class FusedBatchNormalization(layers.BatchNormalization):
             # averages (Keras' moving stats are non-trainable as well).
             mean, variance = tf.stop_gradient(mean), tf.stop_gradient(variance)
             m = self.momentum
-            moving_mean = tf.cast(tf.convert_to_tensor(self.moving_mean), tf.float32)
-            moving_variance = tf.cast(tf.convert_to_tensor(self.moving_variance), tf.float32)
             self.moving_mean.assign(moving_mean * m + mean * (1.0 - m))
             self.moving_variance.assign(moving_variance * m + variance * (1.0 - m))
         else:
-            moving_mean = tf.cast(tf.convert_to_tensor(self.moving_mean), tf.float32)
-            moving_variance = tf.cast(tf.convert_to_tensor(self.moving_variance), tf.float32)
             y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
                 x=inputs, scale=gamma, offset=beta, mean=moving_mean,
                 variance=moving_variance, epsilon=self.epsilon, data_format="NHWC",

@@ -235,7 +235,7 @@ def pipeline(config, model, stage, seed, jit, skip=0, strategy=None):
     data_cfg.update((stage or {}).get("data", {}))
     batch_size = (stage or {}).get("batch_size", config.train.batch_size) * model.n_critic
     dataset = data.make(data_cfg, batch_size, seed=seed, skip=skip)
-    if getattr(model, "conditional", False):
+    if model.conditional:
         dataset = dataset.map(_label_check(model.num_classes))
     if strategy is not None:
         return _distributed(strategy, dataset, data_cfg["source"], model, batch_size, jit)

@@ -31,6 +31,17 @@ def pair(dtype="float32", shape=SHAPE, **kwargs):
     return ref, new
 
 
+def setup(dtype):
+    """A pair for the policy ``dtype``, its compute dtype and an input batch in it."""
+    ref, new = pair(dtype)
+    comp = "bfloat16" if "bfloat16" in dtype else "float32"
+    return ref, new, comp, data(dtype=comp)
+
+
+POLICIES = pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+MODES = pytest.mark.parametrize("training", [True, False])
+
+
 def data(shape=SHAPE, dtype="float32", seed=0):
     x = np.random.default_rng(seed).normal(1.5, 2.0, shape).astype("float32")
     return tf.cast(tf.constant(x), dtype)
@@ -49,21 +60,18 @@ def test_weights_match_keras():
     assert all(w.dtype == "float32" for w in new_b.weights)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
-@pytest.mark.parametrize("training", [True, False])
+@POLICIES
+@MODES
 def test_forward_matches(dtype, training):
-    ref, new = pair(dtype)
-    comp = "bfloat16" if "bfloat16" in dtype else "float32"
-    x = data(dtype=comp)
+    ref, new, comp, x = setup(dtype)
     a, b = ref(x, training=training), new(x, training=training)
     assert a.dtype == b.dtype == comp
     np.testing.assert_allclose(f32(b), f32(a), **TOL[comp])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@POLICIES
 def test_moving_statistics_match(dtype):
-    ref, new = pair(dtype)
-    comp = "bfloat16" if "bfloat16" in dtype else "float32"
+    ref, new, comp, _ = setup(dtype)
     for seed in range(4):
         x = data(dtype=comp, seed=seed)
         ref(x, training=True)
@@ -87,12 +95,10 @@ def test_non_trainable_layer_uses_moving_stats():
     np.testing.assert_array_equal(new.moving_mean.numpy(), mm)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
-@pytest.mark.parametrize("training", [True, False])
+@POLICIES
+@MODES
 def test_gradients_match(dtype, training):
-    ref, new = pair(dtype)
-    comp = "bfloat16" if "bfloat16" in dtype else "float32"
-    x = data(dtype=comp)
+    ref, new, comp, x = setup(dtype)
     w = tf.constant(np.random.default_rng(5).normal(size=SHAPE).astype("float32"))
 
     def grads(layer):
@@ -225,11 +231,9 @@ def _op_types(layer, x, training):
     return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
 
 
-@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@POLICIES
 def test_fused_path_is_taken(dtype):
-    comp = "bfloat16" if "bfloat16" in dtype else "float32"
-    _, new = pair(dtype)
-    x = data(dtype=comp)
+    _, new, _, x = setup(dtype)
     for training in (True, False):
         ops = _op_types(new, x, training)
         assert "FusedBatchNormV3" in ops
@@ -244,11 +248,9 @@ def test_fused_path_is_taken(dtype):
     assert "FusedBatchNormV3" not in _op_types(fb, data((16, 8)), True)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@POLICIES
 def test_xla(dtype):
-    comp = "bfloat16" if "bfloat16" in dtype else "float32"
-    ref, new = pair(dtype)
-    x = data(dtype=comp)
+    ref, new, comp, x = setup(dtype)
     # sum(y**2) would have a ~zero input gradient (BN output is normalised): use weights.
     w = tf.constant(np.random.default_rng(5).normal(size=SHAPE).astype("float32"))
 
